@@ -74,6 +74,12 @@ bool IsTempFileName(std::string_view name) {
   return name.starts_with(".part-") && name.ends_with(".tmp");
 }
 
+// "out/" and "out" name the same directory; file paths join with one '/'.
+std::string WithoutTrailingSlashes(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
 // Makes a directory's entries (a rename, a new file) durable.
 Status SyncDirectory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -220,7 +226,7 @@ void AppendCsvHeader(std::string& out, const Schema& schema, const std::string& 
 class FileSink final : public sluice::Sink {
  public:
   explicit FileSink(const SinkContext& ctx)
-      : dir_(ctx.options.GetString("path")),
+      : dir_(WithoutTrailingSlashes(ctx.options.GetString("path"))),
         format_(ctx.options.GetString("format", "jsonl") == "csv" ? FileFormat::kCsv : FileFormat::kJsonl),
         csv_header_(ctx.options.GetBool("header", false)),
         csv_delimiter_(ctx.options.GetString("delimiter", ",")),
@@ -259,15 +265,19 @@ class FileSink final : public sluice::Sink {
   // crashed writer left behind; the directory belongs to this sink.
   void PrepareDirectory() {
     std::error_code ec;
-    if (fs::create_directories(dir_, ec)) {
-      // Make the new directory's own entry durable too.
-      const fs::path parent = fs::absolute(fs::path(dir_)).lexically_normal().parent_path();
-      Status synced = SyncDirectory(parent.string());
-      if (!synced.ok()) throw std::runtime_error(synced.message());
-    } else if (ec) {
+    if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
+      throw std::runtime_error("'" + dir_ + "' is not a directory");
+    const fs::path target = fs::absolute(fs::path(dir_)).lexically_normal();
+    fs::path existing = target;
+    while (!existing.empty() && existing != existing.root_path() && !fs::exists(existing, ec))
+      existing = existing.parent_path();
+    if (!fs::create_directories(dir_, ec) && ec)
       throw std::runtime_error("cannot create directory '" + dir_ + "': " + ec.message());
+    // Make each new directory's entry durable, up to the one that existed.
+    for (fs::path created = target; created != existing; created = created.parent_path()) {
+      Status synced = SyncDirectory(created.parent_path().string());
+      if (!synced.ok()) throw std::runtime_error(synced.message());
     }
-    if (!fs::is_directory(dir_, ec)) throw std::runtime_error("'" + dir_ + "' is not a directory");
     for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
       if (IsTempFileName(it->path().filename().string())) fs::remove(it->path(), ec);
     }

@@ -93,7 +93,7 @@ TEST(ConsoleSinkTest, CountsUtf8AsCharacters) {
   for (int i = 0; i < 21; ++i) long_text += "é";
   std::string cut;
   for (int i = 0; i < 17; ++i) cut += "é";
-  auto batch = MakeBatch("naïve STRING", {{"日本"}, {long_text}});
+  auto batch = MakeBatch("`naïve` STRING", {{"日本"}, {long_text}});
   EXPECT_EQ(Print({MakeBatchData(0, {batch})}), std::string(kBanner0) +
                                                     "+--------------------+\n"
                                                     "|               naïve|\n"

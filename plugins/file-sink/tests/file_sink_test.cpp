@@ -189,9 +189,10 @@ TEST(FileSinkTest, EmptyBatchWritesNoFile) {
 TEST(FileSinkTest, CreatesMissingDirectoriesAndLeavesNoTempFiles) {
   TempDir dir;
   const std::string out = dir / "a/b/out";
-  auto sink = NewSink(out, "n BIGINT");
+  auto sink = NewSink(out + "/", "n BIGINT");
   ASSERT_TRUE(sink);
   EXPECT_TRUE(fs::is_directory(out));
+  EXPECT_EQ(sink->Description(), "FileSink[" + out + "]");
   for (int64_t id = 0; id < 3; ++id)
     ASSERT_TRUE(sink->AddBatch(MakeBatchData(id, {MakeBatch("n BIGINT", {{std::to_string(id)}})})).ok());
   EXPECT_EQ(ListDir(out), (std::vector<std::string>{"part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"}));
