@@ -164,7 +164,9 @@ Result<Options> PluginRegistry::ResolveOptions(const LoadedPlugin& plugin,
                            (known.empty() ? "(no options)" : known));
     }
     auto type_error = [&] {
-      return fail(key, "option '" + key + "' of " + who + " must be a " + OptionTypeName(spec->type));
+      std::string type = OptionTypeName(spec->type);
+      const char* article = std::string("aeiou").find(type[0]) != std::string::npos ? " must be an " : " must be a ";
+      return fail(key, "option '" + key + "' of " + who + article + type);
     };
     switch (spec->type) {
       case OptionType::kString:

@@ -1,0 +1,96 @@
+// Hash aggregation within one micro-batch: `group_by` with scope = "batch".
+//
+// Runs in two phases so partitions aggregate in parallel: each worker
+// Consume()s its batches into its own AggregateState, the states are Merge()d,
+// and Finish() turns the merged state into output batches. Groups come out in
+// order of first appearance (partition order, then row order), so output is
+// deterministic. Keys are encoded into one reused byte buffer per row; only a
+// new group allocates.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "expr/expression.h"
+#include "sluice/record_batch.h"
+
+namespace sluice {
+
+enum class AggregateFunction { kCountStar, kCount, kSum, kMin, kMax, kAvg };
+
+struct AggregateSpec {
+  AggregateFunction fn = AggregateFunction::kCountStar;
+  std::shared_ptr<expr::CompiledExpr> argument;  // null for count(*)
+  DataType output_type = DataType::kInt64;
+  std::string name;
+};
+
+// Parses "count(*)", "sum(price * qty) AS revenue", "avg(x)" against `input`.
+// On failure returns false with *error (offset into `text`).
+bool ParseAggregate(std::string_view text, const Schema& input, AggregateSpec* out, expr::ExprError* error);
+
+namespace aggregate_detail {
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+struct StringEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+
+// One aggregate's running values, one slot per group.
+struct Accumulator {
+  std::vector<int64_t> count;  // non-null inputs seen (rows for count(*))
+  std::vector<int64_t> i64;    // sum/min/max of integers, timestamps, booleans
+  std::vector<double> f64;     // sum/min/max of doubles, avg sums
+  std::vector<std::string> str;
+};
+
+}  // namespace aggregate_detail
+
+// Groups and running aggregate values of one partition (or of the merge).
+class AggregateState {
+ public:
+  std::unordered_map<std::string, uint32_t, aggregate_detail::StringHash, aggregate_detail::StringEq> groups;
+  std::vector<std::string> keys;  // encoded, in group id order
+  std::vector<aggregate_detail::Accumulator> accs;
+
+  uint32_t GroupFor(std::string_view key, size_t num_aggs) {
+    auto it = groups.find(key);
+    if (it != groups.end()) return it->second;
+    uint32_t id = static_cast<uint32_t>(keys.size());
+    keys.emplace_back(key);
+    groups.emplace(keys.back(), id);
+    if (accs.size() != num_aggs) accs.resize(num_aggs);
+    for (auto& a : accs) {
+      a.count.push_back(0);
+      a.i64.push_back(0);
+      a.f64.push_back(0);
+    }
+    return id;
+  }
+};
+
+
+class BatchAggregate {
+ public:
+  BatchAggregate(std::vector<std::shared_ptr<expr::CompiledExpr>> keys, std::vector<AggregateSpec> aggregates);
+  ~BatchAggregate();
+
+  const SchemaPtr& output_schema() const { return output_schema_; }
+  std::unique_ptr<AggregateState> NewState() const;
+  Status Consume(AggregateState& state, const RecordBatch& batch, const expr::EvalContext& ctx) const;
+  void Merge(AggregateState& into, const AggregateState& from) const;
+  std::vector<RecordBatchPtr> Finish(const AggregateState& state) const;
+
+ private:
+  std::vector<std::shared_ptr<expr::CompiledExpr>> keys_;
+  std::vector<AggregateSpec> aggregates_;
+  SchemaPtr output_schema_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,317 @@
+#include "exec/micro_batch_executor.h"
+
+#include <atomic>
+#include <chrono>
+
+#include "common/ids.h"
+#include "common/logging.h"
+#include "sluice/value_format.h"
+
+namespace sluice {
+
+namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Delivers one partition's rows into its own vector and applies the source's
+// on_error policy to malformed records.
+class PartitionReadContext final : public ReadContext {
+ public:
+  struct Counters {
+    std::atomic<int64_t> bad{0}, dropped{0}, dead_lettered{0};
+  };
+  PartitionReadContext(const QuerySource& source, int64_t batch_id, DeadLetterWriter* dead_letter,
+                       Counters* counters, const std::atomic<bool>* stop)
+      : source_(source), batch_id_(batch_id), dead_letter_(dead_letter), counters_(counters), stop_(stop) {}
+
+  Status Emit(RecordBatchPtr batch) override {
+    if (!batch) return Status::Internal("source '" + source_.spec.name + "' emitted a null batch");
+    if (!(*batch->schema() == *source_.schema))
+      return Status::Internal("source '" + source_.spec.name + "' emitted a batch with schema (" +
+                              batch->schema()->ToString() + ") instead of its declared (" +
+                              source_.schema->ToString() + ")");
+    if (batch->num_rows() > 0) batches.push_back(std::move(batch));
+    return Status::OK();
+  }
+
+  Status BadRecord(std::string_view raw, std::string_view position, std::string_view error) override {
+    ++counters_->bad;
+    switch (source_.spec.on_error) {
+      case OnError::kFail:
+        return Status::ParseError("source '" + source_.spec.name + "': malformed record at " + std::string(position) +
+                                  ": " + std::string(error) +
+                                  " (on_error = \"fail\"; set on_error = \"drop\" or \"dead_letter\" to keep going)");
+      case OnError::kDrop:
+        ++counters_->dropped;
+        return Status::OK();
+      case OnError::kDeadLetter:
+        ++counters_->dead_lettered;
+        return dead_letter_->Write(source_.spec.name, batch_id_, position, error, raw);
+    }
+    return Status::OK();
+  }
+
+  bool StopRequested() const override { return false; }  // a batch, once started, runs to its end
+
+  std::vector<RecordBatchPtr> batches;
+
+ private:
+  const QuerySource& source_;
+  int64_t batch_id_;
+  DeadLetterWriter* dead_letter_;
+  Counters* counters_;
+  const std::atomic<bool>* stop_;
+};
+
+}  // namespace
+
+struct MicroBatchExecutor::BatchStats {
+  std::vector<int64_t> source_rows;
+  std::vector<std::unique_ptr<PartitionReadContext::Counters>> counters;
+  std::vector<int64_t> sink_rows;
+  int64_t add_batch_micros = 0;
+};
+
+MicroBatchExecutor::MicroBatchExecutor(Query& query, ExecutorOptions options)
+    : query_(query), options_(std::move(options)), pool_(query.spec.threads) {
+  committed_.resize(query_.sources.size());
+  for (const auto& s : query_.sources)
+    dead_letters_.push_back(s.spec.on_error == OnError::kDeadLetter ? std::make_unique<DeadLetterWriter>(s.dead_letter_path)
+                                                                    : nullptr);
+}
+
+MicroBatchExecutor::~MicroBatchExecutor() { StopAll(); }
+
+void MicroBatchExecutor::RequestStop() {
+  stop_ = true;
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  wait_cv_.notify_all();
+}
+
+void MicroBatchExecutor::WaitFor(int64_t micros) {
+  if (micros <= 0) return;
+  std::unique_lock<std::mutex> lock(wait_mu_);
+  wait_cv_.wait_for(lock, std::chrono::microseconds(micros), [&] { return stop_.load(); });
+}
+
+void MicroBatchExecutor::StopAll() {
+  for (auto& s : query_.sources)
+    if (s.source) s.source->Stop();
+  for (auto& s : query_.sinks)
+    if (s.sink) {
+      Status st = s.sink->Stop();
+      if (!st.ok()) LogWarn("sink '" + s.spec.name + "' did not stop cleanly: " + st.message());
+    }
+}
+
+Status MicroBatchExecutor::Run() {
+  const PipelineSpec& spec = query_.spec;
+  std::string progress_file = options_.progress_file.empty() ? spec.progress_file : options_.progress_file;
+  if (progress_file.empty() && !spec.checkpoint.empty()) progress_file = spec.checkpoint + "/progress.jsonl";
+  SLUICE_RETURN_IF_ERROR(progress_.Open(progress_file));
+
+  const std::string query_id = NewUuid();
+  const std::string run_id = NewUuid();
+  const TriggerKind trigger = spec.trigger.kind;
+  const ReadLimit limit = trigger == TriggerKind::kOnce ? ReadLimit::kAll : ReadLimit::kDefault;
+  LogInfo("starting query '" + spec.name + "' id=" + query_id + " runId=" + run_id);
+
+  if (trigger == TriggerKind::kAvailableNow)
+    for (auto& s : query_.sources)
+      SLUICE_RETURN_IF_ERROR(s.source->PrepareForAvailableNow().WithContext("source '" + s.spec.name + "'"));
+
+  int64_t batch_id = 0;
+  int64_t previous_trigger_start = 0;
+  Status result;
+  while (!stop_) {
+    const int64_t trigger_start = SteadyMicros();
+    const int64_t trigger_wall = NowMicros();
+
+    // Plan: how far may each source go?
+    std::vector<SourceRange> ranges(query_.sources.size());
+    bool any_data = false;
+    for (size_t i = 0; i < query_.sources.size(); ++i) {
+      auto latest = query_.sources[i].source->LatestOffset(committed_[i], limit);
+      if (!latest.ok()) {
+        result = latest.status().WithContext("source '" + query_.sources[i].spec.name + "'");
+        break;
+      }
+      ranges[i].start = committed_[i];
+      ranges[i].end = *latest;
+      any_data |= ranges[i].has_data();
+    }
+    if (!result.ok()) break;
+    const int64_t latest_offset_micros = SteadyMicros() - trigger_start;
+
+    if (!any_data) {
+      if (trigger == TriggerKind::kOnce || trigger == TriggerKind::kAvailableNow) break;
+      int64_t wait = trigger == TriggerKind::kProcessingTime ? spec.trigger.interval_micros : spec.idle_poll_micros;
+      WaitFor(wait - (SteadyMicros() - trigger_start));
+      continue;
+    }
+
+    BatchStats stats;
+    eval_ctx_.batch_timestamp_micros = trigger_wall;
+    result = RunBatch(batch_id, ranges, stats);
+    if (!result.ok()) {
+      result = result.WithContext("batch " + std::to_string(batch_id));
+      break;
+    }
+    // Every sink has the batch: sources may forget what it read.
+    for (size_t i = 0; i < query_.sources.size(); ++i) {
+      if (!ranges[i].has_data()) continue;
+      Status st = query_.sources[i].source->Commit(*ranges[i].end);
+      if (!st.ok()) LogWarn("source '" + query_.sources[i].spec.name + "' commit failed: " + st.message());
+      committed_[i] = ranges[i].end;
+    }
+    ++batches_run_;
+
+    const int64_t trigger_micros = SteadyMicros() - trigger_start;
+    ProgressEvent ev;
+    ev.id = query_id;
+    ev.run_id = run_id;
+    ev.name = spec.name;
+    ev.timestamp = FormatTimestamp(trigger_wall - trigger_wall % 1000, true);
+    ev.batch_id = batch_id;
+    ev.latest_offset_ms = latest_offset_micros / 1000;
+    ev.add_batch_ms = stats.add_batch_micros / 1000;
+    ev.trigger_execution_ms = trigger_micros / 1000;
+    const double since_last_secs =
+        previous_trigger_start ? static_cast<double>(trigger_start - previous_trigger_start) / 1e6 : 0;
+    const double processing_secs = static_cast<double>(trigger_micros) / 1e6;
+    for (size_t i = 0; i < query_.sources.size(); ++i) {
+      SourceProgress sp;
+      sp.description = query_.sources[i].source->Description();
+      sp.start_offset = ranges[i].start;
+      sp.end_offset = ranges[i].has_data() ? ranges[i].end : ranges[i].start;
+      sp.latest_offset = ranges[i].end ? ranges[i].end : ranges[i].start;
+      sp.num_input_rows = stats.source_rows[i];
+      sp.num_bad_records = stats.counters[i]->bad;
+      sp.num_dropped_records = stats.counters[i]->dropped;
+      sp.num_dead_letter_records = stats.counters[i]->dead_lettered;
+      sp.input_rows_per_second = since_last_secs > 0 ? static_cast<double>(sp.num_input_rows) / since_last_secs : 0;
+      sp.processed_rows_per_second = processing_secs > 0 ? static_cast<double>(sp.num_input_rows) / processing_secs : 0;
+      ev.num_input_rows += sp.num_input_rows;
+      ev.sources.push_back(std::move(sp));
+    }
+    ev.input_rows_per_second = since_last_secs > 0 ? static_cast<double>(ev.num_input_rows) / since_last_secs : 0;
+    ev.processed_rows_per_second = processing_secs > 0 ? static_cast<double>(ev.num_input_rows) / processing_secs : 0;
+    for (size_t i = 0; i < query_.sinks.size(); ++i)
+      ev.sinks.push_back({query_.sinks[i].spec.name, query_.sinks[i].sink->Description(), stats.sink_rows[i]});
+    Status reported = progress_.Report(ev);
+    if (!reported.ok()) LogWarn(reported.message());
+    if (options_.on_progress) options_.on_progress(ev);
+
+    previous_trigger_start = trigger_start;
+    ++batch_id;
+    if (trigger == TriggerKind::kOnce) break;
+    if (trigger == TriggerKind::kProcessingTime)
+      WaitFor(spec.trigger.interval_micros - (SteadyMicros() - trigger_start));
+  }
+  if (stop_ && result.ok()) LogInfo("query '" + spec.name + "' stopped on request after " + std::to_string(batches_run_) + " batches");
+  StopAll();
+  return result;
+}
+
+Status MicroBatchExecutor::ReadSources(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats,
+                                       std::vector<std::vector<RecordBatchPtr>>& node_outputs) {
+  struct Task {
+    size_t source;
+    std::string partition;
+    std::unique_ptr<PartitionReadContext> ctx;
+  };
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < query_.sources.size(); ++i) {
+    stats.counters.push_back(std::make_unique<PartitionReadContext::Counters>());
+    if (!ranges[i].has_data()) continue;
+    auto parts = query_.sources[i].source->PlanPartitions(ranges[i].start, *ranges[i].end);
+    if (!parts.ok()) return parts.status().WithContext("source '" + query_.sources[i].spec.name + "'");
+    for (auto& p : *parts) tasks.push_back({i, std::move(p), nullptr});
+  }
+  for (auto& t : tasks)
+    t.ctx = std::make_unique<PartitionReadContext>(query_.sources[t.source], batch_id, dead_letters_[t.source].get(),
+                                                   stats.counters[t.source].get(), &stop_);
+  SLUICE_RETURN_IF_ERROR(pool_.ParallelFor(tasks.size(), [&](size_t k) {
+    Task& t = tasks[k];
+    return query_.sources[t.source].source->ReadPartition(t.partition, *t.ctx).WithContext(
+        "source '" + query_.sources[t.source].spec.name + "'");
+  }));
+  stats.source_rows.assign(query_.sources.size(), 0);
+  // Partitions in plan order: output order is deterministic whatever the thread timing.
+  for (auto& t : tasks) {
+    for (auto& b : t.ctx->batches) {
+      stats.source_rows[t.source] += b->num_rows();
+      for (size_t n = 0; n < query_.nodes.size(); ++n)
+        if (query_.nodes[n].source == static_cast<int>(t.source)) node_outputs[n].push_back(b);
+    }
+  }
+  return Status::OK();
+}
+
+Status MicroBatchExecutor::RunStep(const QueryNode& node, const std::vector<RecordBatchPtr>& input,
+                                   std::vector<RecordBatchPtr>& out) {
+  if (node.aggregate) {
+    // Partial aggregates over contiguous runs of batches in parallel, merged
+    // in run order, so groups keep their order of first appearance.
+    const size_t chunks = std::max<size_t>(1, std::min(input.size(), static_cast<size_t>(pool_.size())));
+    std::vector<std::unique_ptr<AggregateState>> partials(chunks);
+    SLUICE_RETURN_IF_ERROR(pool_.ParallelFor(chunks, [&](size_t c) {
+      partials[c] = node.aggregate->NewState();
+      for (size_t b = c * input.size() / chunks; b < (c + 1) * input.size() / chunks; ++b)
+        SLUICE_RETURN_IF_ERROR(node.aggregate->Consume(*partials[c], *input[b], eval_ctx_));
+      return Status::OK();
+    }));
+    for (size_t c = 1; c < chunks; ++c) node.aggregate->Merge(*partials[0], *partials[c]);
+    out = node.aggregate->Finish(*partials[0]);
+    return Status::OK();
+  }
+  std::vector<RecordBatchPtr> results(input.size());
+  SLUICE_RETURN_IF_ERROR(pool_.ParallelFor(input.size(), [&](size_t b) -> Status {
+    if (node.predicate) {
+      SLUICE_ASSIGN_OR_RETURN(results[b], node.predicate->Filter(input[b], eval_ctx_));
+    } else {
+      SLUICE_ASSIGN_OR_RETURN(results[b], node.projection->Apply(*input[b], eval_ctx_));
+    }
+    return Status::OK();
+  }));
+  for (auto& r : results)
+    if (r && r->num_rows() > 0) out.push_back(std::move(r));
+  return Status::OK();
+}
+
+Status MicroBatchExecutor::RunBatch(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats) {
+  std::vector<std::vector<RecordBatchPtr>> node_outputs(query_.nodes.size());
+  SLUICE_RETURN_IF_ERROR(ReadSources(batch_id, ranges, stats, node_outputs));
+  for (size_t n = 0; n < query_.nodes.size(); ++n) {
+    const QueryNode& node = query_.nodes[n];
+    if (node.source >= 0) continue;
+    SLUICE_RETURN_IF_ERROR(RunStep(node, node_outputs[static_cast<size_t>(node.input)], node_outputs[n])
+                               .WithContext("step '" + node.name + "'"));
+  }
+  // Bad records must be durable before the output that skipped them is.
+  for (auto& dl : dead_letters_)
+    if (dl) SLUICE_RETURN_IF_ERROR(dl->Sync());
+  const int64_t add_start = SteadyMicros();
+  stats.sink_rows.assign(query_.sinks.size(), 0);
+  for (size_t s = 0; s < query_.sinks.size(); ++s) {
+    const QuerySink& sink = query_.sinks[s];
+    BatchData data;
+    data.batch_id = batch_id;
+    data.schema = query_.nodes[static_cast<size_t>(sink.input)].schema;
+    data.batches = node_outputs[static_cast<size_t>(sink.input)];
+    stats.sink_rows[s] = data.num_rows();
+    SLUICE_RETURN_IF_ERROR(sink.sink->AddBatch(data).WithContext("sink '" + sink.spec.name + "'"));
+  }
+  stats.add_batch_micros = SteadyMicros() - add_start;
+  return Status::OK();
+}
+
+}  // namespace sluice

@@ -1,0 +1,78 @@
+// Runs a Query as a sequence of micro-batches, Spark's incremental model.
+//
+// Each trigger asks every source for its latest offset and processes only the
+// range since the previous batch: read the range's partitions in parallel on
+// the worker pool, run each step over the batches (stateless steps batch by
+// batch in parallel, per-batch aggregations as parallel partial aggregates
+// merged at the end), hand each sink the rows of its input, then commit the
+// sources and report progress. Triggers: default (next batch as soon as the
+// previous one ends), processing time (fixed interval), once (everything
+// available, one batch, then stop) and available-now (everything available
+// at start, in batches bounded by the sources' limits, then stop).
+//
+// Threads: Run() is called on one thread; RequestStop() from any thread or a
+// signal-watching thread. A stop takes effect between batches, never inside one.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/worker_pool.h"
+#include "exec/dead_letter_writer.h"
+#include "exec/progress_reporter.h"
+#include "exec/query.h"
+
+namespace sluice {
+
+struct ExecutorOptions {
+  std::string progress_file;  // overrides the pipeline's; empty = the pipeline's
+  // Called after every batch with its progress event, for tests and the daemon.
+  std::function<void(const ProgressEvent&)> on_progress;
+};
+
+class MicroBatchExecutor {
+ public:
+  MicroBatchExecutor(Query& query, ExecutorOptions options = {});
+  ~MicroBatchExecutor();
+
+  // Runs until the trigger says the query is done or a stop is requested.
+  // Returns the error that stopped the query, if any.
+  Status Run();
+  void RequestStop();
+  int64_t batches_run() const { return batches_run_; }
+
+ private:
+  struct SourceRange {
+    std::optional<Offset> start;
+    std::optional<Offset> end;  // nullopt or == start: no new data
+    bool has_data() const { return end.has_value() && end != start; }
+  };
+  struct BatchStats;
+
+  Status RunBatch(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats);
+  Status ReadSources(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats,
+                     std::vector<std::vector<RecordBatchPtr>>& node_outputs);
+  Status RunStep(const QueryNode& node, const std::vector<RecordBatchPtr>& input, std::vector<RecordBatchPtr>& out);
+  void WaitFor(int64_t micros);
+  void StopAll();
+
+  Query& query_;
+  ExecutorOptions options_;
+  WorkerPool pool_;
+  ProgressReporter progress_;
+  std::vector<std::unique_ptr<DeadLetterWriter>> dead_letters_;  // per source, or null
+  std::vector<std::optional<Offset>> committed_;                 // per source
+  std::atomic<bool> stop_{false};
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+  int64_t batches_run_ = 0;
+  expr::EvalContext eval_ctx_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,85 @@
+#include "exec/progress_reporter.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/json_writer.h"
+#include "common/logging.h"
+
+namespace sluice {
+
+std::string ProgressEvent::ToJson() const {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("id").String(id).Key("runId").String(run_id).Key("name").String(name);
+  w.Key("timestamp").String(timestamp).Key("batchId").Int(batch_id);
+  w.Key("numInputRows").Int(num_input_rows);
+  w.Key("inputRowsPerSecond").Double(input_rows_per_second);
+  w.Key("processedRowsPerSecond").Double(processed_rows_per_second);
+  w.Key("durationMs").BeginObject();
+  w.Key("latestOffset").Int(latest_offset_ms).Key("addBatch").Int(add_batch_ms);
+  w.Key("triggerExecution").Int(trigger_execution_ms);
+  w.EndObject();
+  w.Key("sources").BeginArray();
+  for (const auto& s : sources) {
+    w.BeginObject().Key("description").String(s.description);
+    auto offset = [&](const char* key, const std::optional<std::string>& o) {
+      w.Key(key);
+      if (o) w.Raw(*o);
+      else w.Null();
+    };
+    offset("startOffset", s.start_offset);
+    offset("endOffset", s.end_offset);
+    offset("latestOffset", s.latest_offset);
+    w.Key("numInputRows").Int(s.num_input_rows);
+    w.Key("inputRowsPerSecond").Double(s.input_rows_per_second);
+    w.Key("processedRowsPerSecond").Double(s.processed_rows_per_second);
+    w.Key("numBadRecords").Int(s.num_bad_records);
+    w.Key("numDroppedRecords").Int(s.num_dropped_records);
+    w.Key("numDeadLetterRecords").Int(s.num_dead_letter_records);
+    w.EndObject();
+  }
+  w.EndArray();
+  // Spark has one sink per query; a pipeline may have several. "sink" is the
+  // first, as Spark tools expect; "sinks" lists all.
+  auto sink = [&](const SinkProgress& s) {
+    w.BeginObject().Key("name").String(s.name).Key("description").String(s.description);
+    w.Key("numOutputRows").Int(s.num_output_rows).EndObject();
+  };
+  w.Key("sink");
+  if (sinks.empty()) w.Null();
+  else sink(sinks[0]);
+  w.Key("sinks").BeginArray();
+  for (const auto& s : sinks) sink(s);
+  w.EndArray();
+  w.EndObject();
+  return w.str();
+}
+
+ProgressReporter::~ProgressReporter() {
+  if (file_) std::fclose(file_);
+}
+
+Status ProgressReporter::Open(const std::string& progress_file) {
+  path_ = progress_file;
+  if (path_.empty()) return Status::OK();
+  std::error_code ec;
+  auto parent = std::filesystem::path(path_).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  file_ = std::fopen(path_.c_str(), "ab");
+  if (!file_) return Status::IOError("cannot open progress file " + path_ + ": " + std::strerror(errno));
+  return Status::OK();
+}
+
+Status ProgressReporter::Report(const ProgressEvent& event) {
+  std::string json = event.ToJson();
+  LogInfo("progress " + json);
+  if (!file_) return Status::OK();
+  json += "\n";
+  if (std::fwrite(json.data(), 1, json.size(), file_) != json.size() || std::fflush(file_) != 0)
+    return Status::IOError("cannot write progress file " + path_ + ": " + std::strerror(errno));
+  return Status::OK();
+}
+
+}  // namespace sluice

@@ -1,0 +1,66 @@
+// Progress events after every micro-batch, modelled on Spark's
+// StreamingQueryProgress: the same field names, so dashboards and habits carry
+// over. Each event is logged and appended as one JSON line to the progress file.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/status.h"
+
+namespace sluice {
+
+struct SourceProgress {
+  std::string description;
+  std::optional<std::string> start_offset;  // raw JSON, as the source wrote it
+  std::optional<std::string> end_offset;
+  std::optional<std::string> latest_offset;
+  int64_t num_input_rows = 0;
+  int64_t num_bad_records = 0;     // every malformed record reported
+  int64_t num_dropped_records = 0; // ...of which dropped (on_error = drop)
+  int64_t num_dead_letter_records = 0;  // ...of which written to the dead-letter file
+  double input_rows_per_second = 0;
+  double processed_rows_per_second = 0;
+};
+
+struct SinkProgress {
+  std::string name;
+  std::string description;
+  int64_t num_output_rows = 0;
+};
+
+struct ProgressEvent {
+  std::string id;      // query id
+  std::string run_id;  // this run
+  std::string name;
+  std::string timestamp;  // trigger start, ISO-8601 UTC
+  int64_t batch_id = 0;
+  int64_t num_input_rows = 0;
+  double input_rows_per_second = 0;
+  double processed_rows_per_second = 0;
+  int64_t latest_offset_ms = 0;
+  int64_t add_batch_ms = 0;
+  int64_t trigger_execution_ms = 0;
+  std::vector<SourceProgress> sources;
+  std::vector<SinkProgress> sinks;
+
+  std::string ToJson() const;
+};
+
+class ProgressReporter {
+ public:
+  ProgressReporter() = default;
+  ~ProgressReporter();
+  // Empty path: log only.
+  Status Open(const std::string& progress_file);
+  Status Report(const ProgressEvent& event);
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace sluice

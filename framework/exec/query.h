@@ -1,0 +1,62 @@
+// A built query: plugin instances and compiled operators wired into a DAG,
+// ready for the executor. Building is also how a pipeline is validated:
+// `sluice validate` builds the query and throws it away.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "exec/batch_aggregate.h"
+#include "expr/expression.h"
+#include "pipeline/pipeline_spec.h"
+#include "plugin/plugin_registry.h"
+
+namespace sluice {
+
+struct QuerySource {
+  SourceSpec spec;
+  std::shared_ptr<Source> source;
+  SchemaPtr schema;
+  std::string checkpoint_dir;    // <checkpoint>/sources/<index>, or empty
+  std::string dead_letter_path;  // where on_error = dead_letter writes
+};
+
+// One vertex of the DAG: a source's output or a step.
+struct QueryNode {
+  std::string name;
+  int source = -1;  // index into Query::sources for a source node
+  int input = -1;   // index of the input node for a step
+  StepKind kind = StepKind::kSelect;
+  SchemaPtr schema;
+  std::shared_ptr<expr::Projection> projection;  // select, with_column
+  std::shared_ptr<expr::Predicate> predicate;    // where
+  std::shared_ptr<BatchAggregate> aggregate;     // group_by
+};
+
+struct QuerySink {
+  SinkSpec spec;
+  std::shared_ptr<Sink> sink;
+  int input = -1;  // node index
+};
+
+struct Query {
+  PipelineSpec spec;
+  std::vector<QuerySource> sources;
+  std::vector<QueryNode> nodes;  // topologically ordered: inputs before users
+  std::vector<QuerySink> sinks;
+};
+
+struct BuildOptions {
+  // When true, checkpoint directories are created so plugins can use them.
+  // `sluice validate` leaves the file system alone.
+  bool create_directories = false;
+};
+
+// Builds the query, appending every problem to `diagnostics` (unknown plugin,
+// bad option, bad expression, unknown column, type mismatch, unknown input,
+// cycle, invalid output mode). Returns null when there was any.
+std::unique_ptr<Query> BuildQuery(const PipelineSpec& spec, const PluginRegistry& registry,
+                                  const BuildOptions& options, std::vector<Diagnostic>* diagnostics);
+
+}  // namespace sluice

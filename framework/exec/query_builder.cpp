@@ -1,0 +1,270 @@
+// Builds a Query from a PipelineSpec: instantiates source and sink plugins
+// through the registry, resolves step inputs into a DAG, compiles expressions
+// against each input's schema, and checks query-level rules. Errors are
+// collected, not thrown, so one run of `sluice validate` reports them all.
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "exec/query.h"
+
+namespace sluice {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s.empty() ? "(none installed)" : s;
+}
+
+class Builder {
+ public:
+  Builder(const PipelineSpec& spec, const PluginRegistry& registry, const BuildOptions& options,
+          std::vector<Diagnostic>* diags)
+      : spec_(spec), registry_(registry), options_(options), diags_(diags) {}
+
+  std::unique_ptr<Query> Build() {
+    size_t errors_before = diags_->size();
+    auto q = std::make_unique<Query>();
+    q->spec = spec_;
+    BuildSources(*q);
+    BuildSteps(*q);
+    BuildSinks(*q);
+    CheckQueryRules(*q);
+    if (diags_->size() != errors_before) return nullptr;
+    return q;
+  }
+
+ private:
+  void Error(const SourcePos& pos, std::string msg) { diags_->push_back({pos, std::move(msg)}); }
+
+  // Converts the TOML options into validated plugin Options, pointing at the
+  // offending key on error. Relative paths resolve against the pipeline file.
+  bool ResolveOptions(const LoadedPlugin& plugin, const std::map<std::string, OptionEntry>& entries,
+                      const SourcePos& owner_pos, Options* out) {
+    std::map<std::string, OptionValue> given;
+    for (const auto& [k, e] : entries) {
+      OptionValue v = e.value;
+      const OptionSpec* os = plugin.FindOption(k);
+      if (os && os->type == OptionType::kPath)
+        if (auto* s = std::get_if<std::string>(&v)) v = ResolvePath(spec_.directory, *s);
+      given[k] = v;
+    }
+    std::string bad_key;
+    auto r = PluginRegistry::ResolveOptions(plugin, given, &bad_key);
+    if (!r.ok()) {
+      auto it = entries.find(bad_key);
+      Error(it != entries.end() ? it->second.pos : owner_pos, r.status().message());
+      return false;
+    }
+    *out = *r;
+    return true;
+  }
+
+  void BuildSources(Query& q) {
+    for (size_t i = 0; i < spec_.sources.size(); ++i) {
+      const SourceSpec& s = spec_.sources[i];
+      QueryNode node;
+      node.name = s.name;
+      node.source = static_cast<int>(q.sources.size());
+      QuerySource qs;
+      qs.spec = s;
+      if (!spec_.checkpoint.empty()) qs.checkpoint_dir = spec_.checkpoint + "/sources/" + std::to_string(i);
+      qs.dead_letter_path = s.dead_letter_path;
+      if (s.on_error == OnError::kDeadLetter && qs.dead_letter_path.empty()) {
+        if (spec_.checkpoint.empty())
+          Error(s.pos, "source '" + s.name + "' has on_error = \"dead_letter\" but no dead_letter_path and no "
+                "checkpoint to put it under; set dead_letter_path = \"<file>\"");
+        else
+          qs.dead_letter_path = spec_.checkpoint + "/dead-letter/" + s.name + ".jsonl";
+      }
+      if (s.type.empty()) { node_index_[s.name] = -1; continue; }
+      const LoadedPlugin* plugin = registry_.Find(PluginKind::kSource, s.type);
+      if (!plugin) {
+        Error(s.type_pos, "unknown source plugin '" + s.type + "'; installed source plugins: " +
+              Join(registry_.Names(PluginKind::kSource)) + " (see `sluice plugins`)");
+        node_index_[s.name] = -1;
+        continue;
+      }
+      SourceContext ctx;
+      ctx.name = s.name;
+      ctx.checkpoint_dir = qs.checkpoint_dir;
+      if (!ResolveOptions(*plugin, s.options, s.pos, &ctx.options)) { node_index_[s.name] = -1; continue; }
+      if (options_.create_directories && !ctx.checkpoint_dir.empty()) fs::create_directories(ctx.checkpoint_dir);
+      auto created = registry_.CreateSource(s.type, ctx);
+      if (!created.ok()) {
+        Error(s.pos, "source '" + s.name + "': " + created.status().message());
+        node_index_[s.name] = -1;
+        continue;
+      }
+      qs.source = *created;
+      qs.schema = std::make_shared<const Schema>(qs.source->schema());
+      node.schema = qs.schema;
+      q.sources.push_back(std::move(qs));
+      node_index_[s.name] = static_cast<int>(q.nodes.size());
+      q.nodes.push_back(std::move(node));
+    }
+  }
+
+  void BuildSteps(Query& q) {
+    // Resolve in dependency order, whatever order the file lists them in.
+    std::map<std::string, const StepSpec*> by_name;
+    for (const auto& st : spec_.steps)
+      if (!st.name.empty()) by_name[st.name] = &st;
+    std::map<std::string, int> state;  // 1 = visiting, 2 = done
+    std::function<void(const StepSpec&)> visit = [&](const StepSpec& st) {
+      if (state[st.name] == 2) return;
+      if (state[st.name] == 1) {
+        Error(st.pos, "step '" + st.name + "' depends on itself through its inputs (a cycle); steps must form a DAG");
+        node_index_[st.name] = -1;
+        state[st.name] = 2;
+        return;
+      }
+      state[st.name] = 1;
+      if (auto it = by_name.find(st.input); it != by_name.end() && !node_index_.count(st.input)) visit(*it->second);
+      state[st.name] = 2;
+      if (!node_index_.count(st.name)) BuildStep(q, st);
+    };
+    for (const auto& st : spec_.steps)
+      if (!st.name.empty()) visit(st);
+  }
+
+  void BuildStep(Query& q, const StepSpec& st) {
+    node_index_[st.name] = -1;
+    auto it = node_index_.find(st.input);
+    if (it == node_index_.end()) {
+      Error(st.input_pos.line ? st.input_pos : st.pos,
+            "step '" + st.name + "' reads from '" + st.input + "', which is not a source or step; known: " + KnownNodes());
+      return;
+    }
+    if (it->second < 0) return;  // the input already failed; do not cascade
+    const QueryNode& in = q.nodes[static_cast<size_t>(it->second)];
+    QueryNode node;
+    node.name = st.name;
+    node.input = it->second;
+    node.kind = st.kind;
+    expr::ExprError err;
+    switch (st.kind) {
+      case StepKind::kSelect: {
+        std::vector<std::string> items;
+        for (const auto& e : st.items) items.push_back(e.text);
+        size_t bad_item = 0;
+        node.projection = expr::Projection::Make(items, *in.schema, &err, &bad_item);
+        if (!node.projection) {
+          const ExprText& e = st.items.empty() ? ExprText{} : st.items[std::min(bad_item, st.items.size() - 1)];
+          Error(e.pos.line ? e.At(err.offset) : st.pos, "step '" + st.name + "': " + err.message);
+          return;
+        }
+        node.schema = node.projection->output_schema();
+        break;
+      }
+      case StepKind::kWhere: {
+        node.predicate = expr::Predicate::Make(st.items[0].text, *in.schema, &err);
+        if (!node.predicate) { Error(st.items[0].At(err.offset), "step '" + st.name + "': " + err.message); return; }
+        node.schema = in.schema;
+        break;
+      }
+      case StepKind::kWithColumn: {
+        node.projection = expr::Projection::MakeWithColumn(st.column_name, st.items[0].text, *in.schema, &err);
+        if (!node.projection) { Error(st.items[0].At(err.offset), "step '" + st.name + "': " + err.message); return; }
+        node.schema = node.projection->output_schema();
+        break;
+      }
+      case StepKind::kAggregate: {
+        if (st.scope != "batch") {
+          Error(st.scope_pos.line ? st.scope_pos : st.pos,
+                "step '" + st.name + "': scope = \"" + st.scope + "\" is not available; this version aggregates "
+                "within each micro-batch only: set scope = \"batch\"");
+          return;
+        }
+        std::vector<std::shared_ptr<expr::CompiledExpr>> keys;
+        for (const auto& k : st.items) {
+          auto c = expr::CompileExpression(k.text, *in.schema, &err);
+          if (!c) { Error(k.At(err.offset), "step '" + st.name + "': group_by: " + err.message); return; }
+          keys.push_back(std::move(c));
+        }
+        std::vector<AggregateSpec> aggs;
+        for (const auto& a : st.aggregates) {
+          AggregateSpec spec;
+          if (!ParseAggregate(a.text, *in.schema, &spec, &err)) {
+            Error(a.At(err.offset), "step '" + st.name + "': aggregate: " + err.message);
+            return;
+          }
+          aggs.push_back(std::move(spec));
+        }
+        node.aggregate = std::make_shared<BatchAggregate>(std::move(keys), std::move(aggs));
+        node.schema = node.aggregate->output_schema();
+        break;
+      }
+    }
+    node_index_[st.name] = static_cast<int>(q.nodes.size());
+    q.nodes.push_back(std::move(node));
+  }
+
+  void BuildSinks(Query& q) {
+    for (const auto& s : spec_.sinks) {
+      if (s.type.empty() || s.input.empty()) continue;
+      auto it = node_index_.find(s.input);
+      if (it == node_index_.end()) {
+        Error(s.input_pos, "sink '" + s.name + "' reads from '" + s.input + "', which is not a source or step; known: " +
+              KnownNodes());
+        continue;
+      }
+      const LoadedPlugin* plugin = registry_.Find(PluginKind::kSink, s.type);
+      if (!plugin) {
+        Error(s.type_pos, "unknown sink plugin '" + s.type + "'; installed sink plugins: " +
+              Join(registry_.Names(PluginKind::kSink)) + " (see `sluice plugins`)");
+        continue;
+      }
+      SinkContext ctx;
+      ctx.name = s.name;
+      if (!spec_.checkpoint.empty()) ctx.checkpoint_dir = spec_.checkpoint + "/sinks/" + s.name;
+      ctx.output_mode = spec_.output_mode;
+      if (!ResolveOptions(*plugin, s.options, s.pos, &ctx.options)) continue;
+      if (it->second < 0) continue;  // input failed to build: its error is already reported
+      ctx.input_schema = *q.nodes[static_cast<size_t>(it->second)].schema;
+      if (options_.create_directories && !ctx.checkpoint_dir.empty()) fs::create_directories(ctx.checkpoint_dir);
+      auto created = registry_.CreateSink(s.type, ctx);
+      if (!created.ok()) {
+        Error(s.pos, "sink '" + s.name + "': " + created.status().message());
+        continue;
+      }
+      q.sinks.push_back({s, *created, it->second});
+    }
+  }
+
+  void CheckQueryRules(const Query& q) {
+    // Spark's UnsupportedOperationChecker: complete mode needs a streaming
+    // aggregation, whose whole result table is re-emitted each batch.
+    if (spec_.output_mode == OutputMode::kComplete) {
+      Error(spec_.output_mode_pos.line ? spec_.output_mode_pos : SourcePos{spec_.file, 1, 1},
+            "output_mode = \"complete\" needs a streaming aggregation across batches (as in Spark, complete mode "
+            "re-emits the whole result table), and this pipeline has none; use output_mode = \"append\"");
+    }
+  }
+
+  std::string KnownNodes() const {
+    std::vector<std::string> names;
+    for (const auto& [n, i] : node_index_) names.push_back(n);
+    return Join(names);
+  }
+
+  const PipelineSpec& spec_;
+  const PluginRegistry& registry_;
+  BuildOptions options_;
+  std::vector<Diagnostic>* diags_;
+  std::map<std::string, int> node_index_;  // -1: declared but failed to build
+};
+
+}  // namespace
+
+std::unique_ptr<Query> BuildQuery(const PipelineSpec& spec, const PluginRegistry& registry,
+                                  const BuildOptions& options, std::vector<Diagnostic>* diagnostics) {
+  return Builder(spec, registry, options, diagnostics).Build();
+}
+
+}  // namespace sluice

@@ -1,0 +1,175 @@
+// `sluice validate` and `sluice run` on broken pipelines: every error named
+// with file:line:column and what was expected, exit code 2, and nothing runs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "support/test_support.h"
+
+namespace sluice {
+namespace {
+
+using testing::RunSluice;
+using testing::TempDir;
+using testing::WriteFile;
+
+class ValidateTest : public ::testing::Test {
+ protected:
+  // Writes `toml` as <tmp>/p.toml and validates it.
+  testing::CommandResult Validate(const std::string& toml) {
+    WriteFile(dir_ / "p.toml", toml);
+    return RunSluice({"validate", dir_ / "p.toml"});
+  }
+  std::string File() { return dir_ / "p.toml"; }
+  TempDir dir_;
+};
+
+TEST_F(ValidateTest, AGoodPipelineIsOk) {
+  auto r = Validate(R"([sources.in]
+type = "memory"
+schema = "a BIGINT"
+
+[[steps]]
+name = "double"
+input = "in"
+select = ["a * 2 AS b"]
+
+[sinks.out]
+type = "memory"
+input = "double"
+)");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, File() + ": ok (1 source, 1 step, 1 sink)\n");
+}
+
+TEST_F(ValidateTest, TomlSyntaxErrorNamesLineAndColumn) {
+  auto r = Validate("[sources.in]\ntype = \"memory\nschema = \"a BIGINT\"\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind(File() + ":2:", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("error: invalid TOML: "), std::string::npos) << r.err;
+}
+
+TEST_F(ValidateTest, ReportsEveryErrorWithItsPosition) {
+  auto r = Validate(R"([pipeline]
+trigger = "sometimes"
+
+[sources.in]
+type = "memory"
+schema = "a BIGINT, s STRING"
+colour = "blue"
+
+[sources.other]
+type = "kafkaa"
+
+[[steps]]
+name = "typed"
+input = "in"
+where = "a + 1"
+
+[[steps]]
+name = "cols"
+input = "in"
+select = ["a", "nope"]
+
+[[steps]]
+name = "orphan"
+input = "missing"
+where = "true"
+
+[sinks.out]
+type = "file"
+input = "cols"
+)");
+  EXPECT_EQ(r.exit_code, 2);
+  std::vector<std::string> lines;
+  std::stringstream ss(r.err);
+  for (std::string l; std::getline(ss, l);) lines.push_back(l);
+  auto has = [&](const std::string& prefix, const std::string& text) {
+    for (const auto& l : lines)
+      if (l.rfind(File() + prefix, 0) == 0 && l.find(text) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(has(":2:11: error: ", "trigger is 'sometimes'; trigger must be \"default\", \"once\", \"available_now\" or { processing_time = \"<duration>\" }")) << r.err;
+  EXPECT_TRUE(has(":7:1: error: ", "unknown option 'colour' for source 'memory'; expected one of:")) << r.err;
+  EXPECT_TRUE(has(":10:8: error: ", "unknown source plugin 'kafkaa'; installed source plugins: file, memory, rate, socket")) << r.err;
+  EXPECT_TRUE(has(":15:10: error: ", "step 'typed': ")) << r.err;
+  EXPECT_TRUE(has(":20:17: error: ", "step 'cols': ")) << r.err;
+  EXPECT_TRUE(has(":20:17: error: ", "nope")) << r.err;
+  EXPECT_TRUE(has(":24:9: error: ", "step 'orphan' reads from 'missing', which is not a source or step; known: ")) << r.err;
+  EXPECT_TRUE(has(":26:8: error: ", "missing required option 'path' for sink 'file'")) << r.err;
+  EXPECT_EQ(lines.back(), "7 errors") << r.err;
+}
+
+TEST_F(ValidateTest, StructuralMistakesAreExplained) {
+  auto r = Validate(R"([sources.in]
+schema = "a BIGINT"
+
+[[steps]]
+name = "both"
+input = "in"
+select = ["a"]
+where = "a > 1"
+
+[sinks.out]
+type = "memory"
+)");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(File() + ":1:10: error: source 'in' has no 'type' (the source plugin to use, e.g. type = \"file\")"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(File() + ":4:1: error: step 'both' has more than one of select, where, with_column, group_by; split it into several steps"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(File() + ":10:8: error: sink 'out' has no 'input' (the source or step it writes)"), std::string::npos) << r.err;
+}
+
+TEST_F(ValidateTest, CompleteModeWithoutStreamingAggregationIsRefusedWithAReason) {
+  auto r = Validate(R"([pipeline]
+output_mode = "complete"
+
+[sources.in]
+type = "memory"
+schema = "a BIGINT"
+
+[sinks.out]
+type = "memory"
+input = "in"
+)");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(File() + ":2:15: error: output_mode = \"complete\" needs a streaming aggregation"), std::string::npos)
+      << r.err;
+}
+
+TEST_F(ValidateTest, RunRefusesTheSameErrorsBeforeAnyDataMoves) {
+  WriteFile(dir_ / "in/a.txt", "hello\n");
+  WriteFile(dir_ / "p.toml", R"([pipeline]
+checkpoint = "ckpt"
+
+[sources.in]
+type = "file"
+path = "in"
+
+[[steps]]
+name = "bad"
+input = "in"
+select = ["upper(valu)"]
+
+[sinks.out]
+type = "file"
+input = "bad"
+path = "out"
+)");
+  auto r = RunSluice({"run", dir_ / "p.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(File() + ":11:18: error: step 'bad': unknown column"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "ckpt"));
+}
+
+TEST_F(ValidateTest, MissingFileIsAClearError) {
+  auto r = RunSluice({"validate", dir_ / "nope.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, dir_ / "nope.toml" + ": error: cannot read the pipeline file: No such file or directory\n1 error\n");
+}
+
+}  // namespace
+}  // namespace sluice
