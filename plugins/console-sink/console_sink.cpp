@@ -35,6 +35,8 @@ using sluice::Status;
 // Dataset.show(truncate = true) cuts cells at 20 characters.
 constexpr size_t kTruncatedCellCharacters = 20;
 constexpr size_t kTruncatedCellKeptCharacters = kTruncatedCellCharacters - 3;  // then "..."
+// Dataset.show() and the console sink show 20 rows unless told otherwise.
+constexpr int64_t kDefaultRowsShown = 20;
 // Spark never draws a column narrower than this.
 constexpr size_t kMinimumColumnWidth = 3;
 
@@ -173,7 +175,7 @@ class ConsoleSink final : public sluice::Sink {
  public:
   explicit ConsoleSink(const SinkContext& ctx)
       : input_schema_(ctx.input_schema),
-        num_rows_(ctx.options.GetInt("num_rows", 20)),
+        num_rows_(ctx.options.GetInt("num_rows", kDefaultRowsShown)),
         truncate_(ctx.options.GetBool("truncate", true)),
         path_(ctx.options.GetString("path")) {
     if (!path_.empty()) {
@@ -192,7 +194,7 @@ class ConsoleSink final : public sluice::Sink {
   ~ConsoleSink() override { Stop(); }
 
   static Status Validate(const sluice::Options& options) {
-    if (options.GetInt("num_rows", 20) < 0)
+    if (options.GetInt("num_rows", kDefaultRowsShown) < 0)
       return Status::InvalidArgument("num_rows must be 0 or more, got " + std::to_string(options.GetInt("num_rows")));
     return Status::OK();
   }
@@ -237,7 +239,8 @@ const sluice::OptionSpec kConsoleOptions[] = {
                                                         "\"only showing top N rows\""},
     {"truncate", sluice::OptionType::kBool, "true", false,
      "cut cells longer than 20 characters to their first 17 and \"...\" (and right-align cells)"},
-    {"output", sluice::OptionType::kString, "stdout", false, "the stream tables are printed to", "stdout|stderr"},
+    {"output", sluice::OptionType::kString, "stdout", false, "the stream tables are printed to when `path` is not set",
+     "stdout|stderr"},
     {"path", sluice::OptionType::kPath, nullptr, false, "append the tables to this file instead of printing them"},
 };
 
