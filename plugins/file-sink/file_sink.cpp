@@ -142,9 +142,10 @@ RenderedColumn RenderJsonColumn(const Column& column, int64_t rows) {
   return rendered;
 }
 
-// Appends one CSV field, quoted when RFC 4180 requires it.
+// Appends one non-null CSV field, quoted when RFC 4180 requires it. An empty
+// value is written as "" so that only null leaves a field empty.
 void AppendCsvField(std::string& out, std::string_view text, const std::string& delimiter) {
-  const bool needs_quotes = text.find(delimiter) != std::string_view::npos ||
+  const bool needs_quotes = text.empty() || text.find(delimiter) != std::string_view::npos ||
                             text.find_first_of("\"\r\n") != std::string_view::npos;
   if (!needs_quotes) {
     out += text;
@@ -166,9 +167,7 @@ RenderedColumn RenderCsvColumn(const Column& column, int64_t rows, const std::st
     if (column.is_valid(row)) {
       value.clear();
       sluice::AppendCellText(value, column, row);
-      // Only a string can render empty; quoting it keeps it apart from null.
-      if (value.empty()) rendered.text += "\"\"";
-      else AppendCsvField(rendered.text, value, delimiter);
+      AppendCsvField(rendered.text, value, delimiter);
     }
     rendered.ends.push_back(rendered.text.size());
   }
@@ -216,9 +215,7 @@ void AppendCsvLines(std::string& out, const RecordBatch& batch, const std::strin
 void AppendCsvHeader(std::string& out, const Schema& schema, const std::string& delimiter) {
   for (int c = 0; c < schema.num_fields(); ++c) {
     if (c) out += delimiter;
-    const std::string& name = schema.field(c).name;
-    if (name.empty()) out += "\"\"";
-    else AppendCsvField(out, name, delimiter);
+    AppendCsvField(out, schema.field(c).name, delimiter);
   }
   out.push_back('\n');
 }
