@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -25,7 +26,11 @@
 namespace sluice {
 namespace {
 
-int PrintDiagnostics(const std::vector<Diagnostic>& diags) {
+int PrintDiagnostics(std::vector<Diagnostic> diags) {
+  // In file order, whichever stage found them.
+  std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::make_pair(a.pos.line, a.pos.column) < std::make_pair(b.pos.line, b.pos.column);
+  });
   for (const auto& d : diags) std::fprintf(stderr, "%s\n", d.ToString().c_str());
   std::fprintf(stderr, "%zu error%s\n", diags.size(), diags.size() == 1 ? "" : "s");
   return 2;
@@ -96,10 +101,14 @@ int ListPlugins(const PluginRegistry& registry, bool json) {
 std::unique_ptr<Query> LoadAndBuild(const std::string& file, const PluginRegistry& registry, bool for_run,
                                     std::vector<Diagnostic>* diags) {
   PipelineSpec spec = LoadPipelineFile(file, diags);
-  if (!diags->empty()) return nullptr;
+  if (!spec.parsed) return nullptr;
+  // Build even when the file had errors, so one run reports them all; but
+  // touch nothing on disk unless the whole pipeline is valid.
   BuildOptions options;
-  options.create_directories = for_run;
-  return BuildQuery(spec, registry, options, diags);
+  options.create_directories = for_run && diags->empty();
+  bool had_errors = !diags->empty();
+  auto query = BuildQuery(spec, registry, options, diags);
+  return had_errors ? nullptr : std::move(query);
 }
 
 int Run(const std::string& file, const PluginRegistry& registry, const std::string& progress_file) {

@@ -58,6 +58,7 @@ class Loader {
       Error(Pos(e.source().begin), "invalid TOML: " + std::string(e.description()));
       return spec;
     }
+    spec.parsed = true;
     for (auto&& [key, node] : root) {
       std::string k(key.str());
       if (k == "pipeline") LoadPipelineTable(node, spec);

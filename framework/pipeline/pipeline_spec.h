@@ -97,6 +97,7 @@ struct TriggerSpec {
 };
 
 struct PipelineSpec {
+  bool parsed = false;    // the file was read and is valid TOML (its contents may still have errors)
   std::string file;       // as given
   std::string directory;  // relative paths resolve against this
   std::string name;

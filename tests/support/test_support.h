@@ -3,6 +3,7 @@
 // rendering batches as JSON lines so tests compare exact output.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -27,6 +28,14 @@ class TempDir {
 
 void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
+// Polls `condition` every few milliseconds until it holds or `timeout_ms`
+// passes; returns whether it held. For awaiting another process, never as a
+// fixed sleep.
+bool WaitUntil(const std::function<bool()>& condition, int timeout_ms = 30000);
+
+// Copies a directory tree (pipelines and their sample data into a temp dir).
+void CopyTree(const std::string& from, const std::string& to);
+
 // Lines of a file, without trailing newlines.
 std::vector<std::string> ReadLines(const std::string& path);
 
