@@ -1,0 +1,5 @@
+#include "expr/expression.h"
+
+#include <gtest/gtest.h>
+
+TEST(Smoke, Compiles) { SUCCEED(); }

@@ -1,0 +1,259 @@
+// Kernels built on RE2: split(), regexp_extract(), LIKE and RLIKE. Patterns
+// are bind-time constants compiled once; RE2 matching is thread-safe, so one
+// compiled pattern serves every worker.
+#include <re2/re2.h>
+
+#include <cstring>
+
+#include "expr/kernels.h"
+
+namespace sluice::expr {
+namespace {
+
+std::unique_ptr<RE2> Compile(const std::string& pattern, bool dot_matches_newline, std::string* error) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_dot_nl(dot_matches_newline);
+  auto re = std::make_unique<RE2>(pattern, options);
+  if (!re->ok()) {
+    *error = "invalid regular expression '" + pattern + "': " + re->error();
+    return nullptr;
+  }
+  return re;
+}
+
+// The character a pattern stands for when it is one literal character ("," or
+// "\\|"), which split() then finds with memchr, as Java's String.split does.
+bool SingleLiteralChar(const std::string& pattern, char* out) {
+  static constexpr std::string_view kMeta = ".$|()[{^?*+\\";
+  if (pattern.size() == 1 && kMeta.find(pattern[0]) == std::string_view::npos) {
+    *out = pattern[0];
+    return true;
+  }
+  if (pattern.size() == 2 && pattern[0] == '\\' && !std::isalnum(static_cast<unsigned char>(pattern[1])) &&
+      static_cast<unsigned char>(pattern[1]) < 0x80) {
+    *out = pattern[1];
+    return true;
+  }
+  return false;
+}
+
+size_t NextCharStart(std::string_view s, size_t i) {
+  ++i;
+  while (i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) ++i;
+  return i;
+}
+
+class SplitKernel final : public Kernel {
+ public:
+  SplitKernel(KernelPtr text, std::unique_ptr<RE2> regex, char literal, int64_t limit)
+      : Kernel(ExprType::Array(DataType::kString), {std::move(text)}),
+        regex_(std::move(regex)),
+        literal_(literal),
+        limit_(limit > 0 ? limit : -1) {}
+
+  Result<ArrayColumnPtr> EvaluateArray(const RecordBatch& batch, const EvalContext& ctx) const override {
+    SLUICE_ASSIGN_OR_RETURN(ColumnPtr in, children()[0]->Evaluate(batch, ctx));
+    const int64_t n = in->length();
+    auto out = std::make_shared<ArrayColumn>();
+    out->length = n;
+    out->offsets.reserve(static_cast<size_t>(n) + 1);
+    out->offsets.push_back(0);
+    out->validity = in->validity_buffer();
+    compute::StringColumnWriter elements(DataType::kString, n * 4, in->data_buffer().size());
+    for (int64_t i = 0; i < n; ++i) {
+      if (in->is_valid(i)) {
+        if (regex_) SplitRegex(in->string_at(i), elements);
+        else SplitLiteral(in->string_at(i), elements);
+      }
+      out->offsets.push_back(static_cast<int32_t>(elements.length()));
+    }
+    out->elements = elements.Finish();
+    return ArrayColumnPtr(out);
+  }
+
+ private:
+  // Java's String.split(regex, limit) with Spark's limit <= 0 meaning "no limit,
+  // keep trailing empty strings".
+  void SplitLiteral(std::string_view s, compute::StringColumnWriter& out) const {
+    size_t index = 0;
+    int64_t pieces = 0;
+    while (limit_ < 0 || pieces < limit_ - 1) {
+      const void* hit = s.size() > index ? std::memchr(s.data() + index, literal_, s.size() - index) : nullptr;
+      if (!hit) break;
+      size_t at = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
+      out.Append(s.substr(index, at - index));
+      ++pieces;
+      index = at + 1;
+    }
+    out.Append(s.substr(index));
+  }
+
+  void SplitRegex(std::string_view s, compute::StringColumnWriter& out) const {
+    size_t index = 0;
+    int64_t pieces = 0;
+    size_t search_from = 0;
+    bool found_any = false;
+    re2::StringPiece input(s.data(), s.size());
+    re2::StringPiece match;
+    while (search_from <= s.size() && (limit_ < 0 || pieces < limit_ - 1)) {
+      if (!regex_->Match(input, search_from, s.size(), RE2::UNANCHORED, &match, 1)) break;
+      size_t start = static_cast<size_t>(match.data() - s.data());
+      size_t end = start + match.size();
+      // An empty match at the very start yields no leading empty string (Java 8+).
+      if (!(end == 0 && start == 0)) {
+        out.Append(s.substr(index, start - index));
+        ++pieces;
+        index = end;
+        found_any = true;
+      }
+      search_from = end == start ? NextCharStart(s, end) : end;
+    }
+    if (!found_any) {
+      out.Append(s);
+      return;
+    }
+    out.Append(s.substr(index));
+  }
+
+  std::unique_ptr<RE2> regex_;  // null when splitting on literal_
+  char literal_;
+  int64_t limit_;
+};
+
+class RegexpExtractKernel final : public Kernel {
+ public:
+  RegexpExtractKernel(KernelPtr text, std::unique_ptr<RE2> regex, int group)
+      : Kernel(ExprType::Scalar(DataType::kString), {std::move(text)}), regex_(std::move(regex)), group_(group) {}
+
+  Result<ColumnPtr> Evaluate(const RecordBatch& batch, const EvalContext& ctx) const override {
+    SLUICE_ASSIGN_OR_RETURN(ColumnPtr in, children()[0]->Evaluate(batch, ctx));
+    const int groups = group_ + 1;
+    return MapToString<std::string_view>(*in, DataType::kString, in->data_buffer().size() / 2,
+                                         [&](std::string_view s, compute::StringColumnWriter& w) {
+                                           re2::StringPiece found[kMaxGroups];
+                                           // No match, or a group that took no part in it, gives '' as in Spark.
+                                           if (regex_->Match(re2::StringPiece(s.data(), s.size()), 0, s.size(),
+                                                             RE2::UNANCHORED, found, groups) &&
+                                               found[group_].data() != nullptr)
+                                             w.Append(std::string_view(found[group_].data(), found[group_].size()));
+                                           else
+                                             w.Append({});
+                                         });
+  }
+
+  static constexpr int kMaxGroups = 64;
+
+ private:
+  std::unique_ptr<RE2> regex_;
+  int group_;
+};
+
+// LIKE with a constant pattern. Patterns that are a literal with % only at the
+// ends (the usual 'abc%', '%abc', '%abc%') avoid the regex engine.
+class LikeKernel final : public Kernel {
+ public:
+  enum class Shape { kExact, kPrefix, kSuffix, kContains, kRegex };
+  LikeKernel(KernelPtr text, Shape shape, std::string literal, std::unique_ptr<RE2> regex, bool partial)
+      : Kernel(ExprType::Scalar(DataType::kBool), {std::move(text)}),
+        shape_(shape),
+        literal_(std::move(literal)),
+        regex_(std::move(regex)),
+        partial_(partial) {}
+
+  Result<ColumnPtr> Evaluate(const RecordBatch& batch, const EvalContext& ctx) const override {
+    SLUICE_ASSIGN_OR_RETURN(ColumnPtr in, children()[0]->Evaluate(batch, ctx));
+    const std::string_view lit = literal_;
+    auto run = [&](auto fn) { return MapToFixed<std::string_view, uint8_t>(*in, DataType::kBool, fn); };
+    switch (shape_) {
+      case Shape::kExact: return run([lit](std::string_view s) -> uint8_t { return s == lit; });
+      case Shape::kPrefix: return run([lit](std::string_view s) -> uint8_t { return s.starts_with(lit); });
+      case Shape::kSuffix: return run([lit](std::string_view s) -> uint8_t { return s.ends_with(lit); });
+      case Shape::kContains: return run([lit](std::string_view s) -> uint8_t { return s.find(lit) != std::string_view::npos; });
+      case Shape::kRegex: break;
+    }
+    const RE2& re = *regex_;
+    if (partial_)
+      return run([&re](std::string_view s) -> uint8_t { return RE2::PartialMatch(re2::StringPiece(s.data(), s.size()), re); });
+    return run([&re](std::string_view s) -> uint8_t { return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), re); });
+  }
+
+ private:
+  Shape shape_;
+  std::string literal_;
+  std::unique_ptr<RE2> regex_;
+  bool partial_;
+};
+
+}  // namespace
+
+KernelPtr MakeSplit(KernelPtr text, const std::string& pattern, int64_t limit, std::string* error) {
+  char literal = 0;
+  if (SingleLiteralChar(pattern, &literal)) return std::make_shared<SplitKernel>(std::move(text), nullptr, literal, limit);
+  auto re = Compile(pattern, false, error);
+  if (!re) return nullptr;
+  return std::make_shared<SplitKernel>(std::move(text), std::move(re), 0, limit);
+}
+
+KernelPtr MakeRegexpExtract(KernelPtr text, const std::string& pattern, int64_t group, std::string* error) {
+  auto re = Compile(pattern, false, error);
+  if (!re) return nullptr;
+  if (group < 0 || group > re->NumberOfCapturingGroups() || group >= RegexpExtractKernel::kMaxGroups) {
+    *error = "regexp_extract group index " + std::to_string(group) + " is out of range: the pattern has " +
+             std::to_string(re->NumberOfCapturingGroups()) + " group(s)";
+    return nullptr;
+  }
+  return std::make_shared<RegexpExtractKernel>(std::move(text), std::move(re), static_cast<int>(group));
+}
+
+KernelPtr MakeLike(KernelPtr text, const std::string& pattern, std::string* error) {
+  // Split the pattern into literal text and wildcards; '\' escapes the next character.
+  std::string regex = "";
+  std::string literal;
+  bool leading_percent = false, trailing_percent = false, inner_wildcard = false;
+  size_t literal_chars_seen = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\') {
+      if (i + 1 == pattern.size()) {
+        *error = "LIKE pattern '" + pattern + "' ends with the escape character '\\'";
+        return nullptr;
+      }
+      char e = pattern[++i];
+      literal.push_back(e);
+      regex += RE2::QuoteMeta(std::string(1, e));
+      ++literal_chars_seen;
+      if (trailing_percent) inner_wildcard = true;
+    } else if (c == '%') {
+      regex += ".*";
+      if (literal_chars_seen == 0) leading_percent = true;
+      else trailing_percent = true;
+    } else if (c == '_') {
+      regex += ".";
+      inner_wildcard = true;
+    } else {
+      literal.push_back(c);
+      regex += RE2::QuoteMeta(std::string(1, c));
+      ++literal_chars_seen;
+      if (trailing_percent) inner_wildcard = true;
+    }
+  }
+  using Shape = LikeKernel::Shape;
+  if (!inner_wildcard) {
+    Shape shape = leading_percent ? (trailing_percent ? Shape::kContains : Shape::kSuffix)
+                                  : (trailing_percent ? Shape::kPrefix : Shape::kExact);
+    if (literal.empty() && leading_percent) shape = Shape::kContains;  // '%' and '%%' match everything
+    return std::make_shared<LikeKernel>(std::move(text), shape, std::move(literal), nullptr, false);
+  }
+  auto re = Compile(regex, true, error);
+  if (!re) return nullptr;
+  return std::make_shared<LikeKernel>(std::move(text), Shape::kRegex, "", std::move(re), false);
+}
+
+KernelPtr MakeRLike(KernelPtr text, const std::string& pattern, std::string* error) {
+  auto re = Compile(pattern, false, error);
+  if (!re) return nullptr;
+  return std::make_shared<LikeKernel>(std::move(text), LikeKernel::Shape::kRegex, "", std::move(re), true);
+}
+
+}  // namespace sluice::expr
