@@ -151,6 +151,16 @@ Base* Create(const char* plugin, const Ctx& ctx, Status* error) {
 }
 
 template <typename T>
+Source* CreateSource(const char* plugin, const SourceContext& ctx, Status* error) {
+  return Create<T, GuardedSource, Source>(plugin, ctx, error);
+}
+
+template <typename T>
+Sink* CreateSink(const char* plugin, const SinkContext& ctx, Status* error) {
+  return Create<T, GuardedSink, Sink>(plugin, ctx, error);
+}
+
+template <typename T>
 StateStoreProvider* CreateStateStore(const char* plugin, const StateStoreContext& ctx, Status* error) {
   try {
     return new T(ctx);
@@ -188,30 +198,36 @@ StateStoreProvider* CreateStateStore(const char* plugin, const StateStoreContext
   }                                                                                                              \
   BOOST_DLL_ALIAS(sluice_plugin_entry, sluice_plugin)
 
+// The factories are named functions rather than lambdas so that no template
+// argument list (with its commas) ever sits inside a macro argument.
+
 // Registers `cls` (a sluice::Source with a constructor taking const SourceContext&).
-#define SLUICE_REGISTER_SOURCE(name_, version_, description_, options_, cls)                                     \
-  SLUICE_DETAIL_REGISTER(                                                                                        \
-      ::sluice::PluginKind::kSource, name_, version_, description_, options_,                                    \
-      [](const ::sluice::SourceContext& ctx, ::sluice::Status* error) -> ::sluice::Source* {                     \
-        return ::sluice::detail::Create<cls, ::sluice::detail::GuardedSource, ::sluice::Source>(name_, ctx,      \
-                                                                                                 error);         \
-      },                                                                                                         \
-      nullptr, nullptr, cls)
+#define SLUICE_REGISTER_SOURCE(name_, version_, description_, options_, cls)                               \
+  namespace {                                                                                              \
+  ::sluice::Source* sluice_create_source(const ::sluice::SourceContext& ctx, ::sluice::Status* error) {     \
+    return ::sluice::detail::CreateSource<cls>(name_, ctx, error);                                         \
+  }                                                                                                        \
+  }                                                                                                        \
+  SLUICE_DETAIL_REGISTER(::sluice::PluginKind::kSource, name_, version_, description_, options_,           \
+                         &sluice_create_source, nullptr, nullptr, cls)
 
 // Registers `cls` (a sluice::Sink with a constructor taking const SinkContext&).
-#define SLUICE_REGISTER_SINK(name_, version_, description_, options_, cls)                                       \
-  SLUICE_DETAIL_REGISTER(                                                                                        \
-      ::sluice::PluginKind::kSink, name_, version_, description_, options_, nullptr,                             \
-      [](const ::sluice::SinkContext& ctx, ::sluice::Status* error) -> ::sluice::Sink* {                         \
-        return ::sluice::detail::Create<cls, ::sluice::detail::GuardedSink, ::sluice::Sink>(name_, ctx, error);  \
-      },                                                                                                         \
-      nullptr, cls)
+#define SLUICE_REGISTER_SINK(name_, version_, description_, options_, cls)                                 \
+  namespace {                                                                                              \
+  ::sluice::Sink* sluice_create_sink(const ::sluice::SinkContext& ctx, ::sluice::Status* error) {           \
+    return ::sluice::detail::CreateSink<cls>(name_, ctx, error);                                           \
+  }                                                                                                        \
+  }                                                                                                        \
+  SLUICE_DETAIL_REGISTER(::sluice::PluginKind::kSink, name_, version_, description_, options_, nullptr,    \
+                         &sluice_create_sink, nullptr, cls)
 
 // Registers `cls` (a sluice::StateStoreProvider with a constructor taking const StateStoreContext&).
-#define SLUICE_REGISTER_STATE_STORE(name_, version_, description_, options_, cls)                                \
-  SLUICE_DETAIL_REGISTER(                                                                                        \
-      ::sluice::PluginKind::kStateStore, name_, version_, description_, options_, nullptr, nullptr,              \
-      [](const ::sluice::StateStoreContext& ctx, ::sluice::Status* error) -> ::sluice::StateStoreProvider* {     \
-        return ::sluice::detail::CreateStateStore<cls>(name_, ctx, error);                                       \
-      },                                                                                                         \
-      cls)
+#define SLUICE_REGISTER_STATE_STORE(name_, version_, description_, options_, cls)                          \
+  namespace {                                                                                              \
+  ::sluice::StateStoreProvider* sluice_create_state_store(const ::sluice::StateStoreContext& ctx,          \
+                                                          ::sluice::Status* error) {                       \
+    return ::sluice::detail::CreateStateStore<cls>(name_, ctx, error);                                     \
+  }                                                                                                        \
+  }                                                                                                        \
+  SLUICE_DETAIL_REGISTER(::sluice::PluginKind::kStateStore, name_, version_, description_, options_,       \
+                         nullptr, nullptr, &sluice_create_state_store, cls)
