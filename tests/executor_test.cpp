@@ -46,7 +46,7 @@ std::unique_ptr<Query> Build(const std::string& toml) {
 TEST(MicroBatchExecutor, DagFeedsTwoSinksFromOneSourceInEveryBatch) {
   Push("dag-in", MakeBatch("user STRING, amount BIGINT", {{"ada", "5"}, {"lin", "-2"}, {"ada", "7"}}));
   Push("dag-in", MakeBatch("user STRING, amount BIGINT", {{"sam", "1"}, {"null", "3"}}));
-  auto q = Build(R"(
+  auto q = Build(R"toml(
 [pipeline]
 trigger = "available_now"
 threads = 2
@@ -75,7 +75,7 @@ query_name = "dag-rows"
 type = "memory"
 input = "totals"
 query_name = "dag-totals"
-)");
+)toml");
   ASSERT_NE(q, nullptr);
   std::vector<ProgressEvent> events;
   ExecutorOptions opts;
@@ -99,7 +99,7 @@ query_name = "dag-totals"
 }
 
 TEST(MicroBatchExecutor, EachTriggerProcessesOnlyTheNewRange) {
-  auto q = Build(R"(
+  auto q = Build(R"toml(
 [pipeline]
 trigger = "default"
 idle_poll_interval = "5 ms"
@@ -115,7 +115,7 @@ select = ["x", "x * x AS sq"]
 type = "memory"
 input = "sq"
 query_name = "incremental-out"
-)");
+)toml");
   ASSERT_NE(q, nullptr);
   std::mutex mu;
   std::condition_variable cv;
@@ -160,7 +160,7 @@ TEST(MicroBatchExecutor, PerBatchAggregationMergesPartitionsInOrder) {
     for (int r = 0; r < 50; ++r) rows.push_back({"k" + std::to_string((b * 50 + r) % 7), std::to_string(r)});
     Push("agg-in", MakeBatch("k STRING, v BIGINT", rows));
   }
-  auto q = Build(R"(
+  auto q = Build(R"toml(
 [pipeline]
 trigger = "once"
 threads = 4
@@ -177,7 +177,7 @@ aggregate = ["count(*) AS n", "sum(v) AS total", "min(v) AS lo", "max(v) AS hi"]
 type = "memory"
 input = "agg"
 query_name = "agg-out"
-)");
+)toml");
   ASSERT_NE(q, nullptr);
   MicroBatchExecutor exec(*q);
   ASSERT_TRUE(exec.Run().ok());
@@ -201,7 +201,7 @@ query_name = "agg-out"
 
 TEST(MicroBatchExecutor, GlobalAggregateOverAnEmptyFilterStillHasOneRow) {
   Push("global-in", MakeBatch("v BIGINT", {{"1"}, {"2"}}));
-  auto q = Build(R"(
+  auto q = Build(R"toml(
 [pipeline]
 trigger = "once"
 [sources.in]
@@ -221,7 +221,7 @@ aggregate = ["count(*) AS n", "sum(v) AS total"]
 type = "memory"
 input = "agg"
 query_name = "global-out"
-)");
+)toml");
   ASSERT_NE(q, nullptr);
   MicroBatchExecutor exec(*q);
   ASSERT_TRUE(exec.Run().ok());
@@ -232,7 +232,7 @@ TEST(MicroBatchExecutor, CurrentTimestampIsConstantWithinABatch) {
   std::vector<std::vector<std::string>> rows;
   for (int i = 0; i < 1000; ++i) rows.push_back({std::to_string(i)});
   Push("ts-in", MakeBatch("v BIGINT", rows));
-  auto q = Build(R"(
+  auto q = Build(R"toml(
 [pipeline]
 trigger = "once"
 [sources.in]
@@ -252,7 +252,7 @@ aggregate = ["count(*) AS n"]
 type = "memory"
 input = "distinct_times"
 query_name = "ts-out"
-)");
+)toml");
   ASSERT_NE(q, nullptr);
   MicroBatchExecutor exec(*q);
   ASSERT_TRUE(exec.Run().ok());

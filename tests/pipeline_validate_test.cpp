@@ -26,7 +26,7 @@ class ValidateTest : public ::testing::Test {
 };
 
 TEST_F(ValidateTest, AGoodPipelineIsOk) {
-  auto r = Validate(R"([sources.in]
+  auto r = Validate(R"toml([sources.in]
 type = "memory"
 schema = "a BIGINT"
 
@@ -38,7 +38,7 @@ select = ["a * 2 AS b"]
 [sinks.out]
 type = "memory"
 input = "double"
-)");
+)toml");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, File() + ": ok (1 source, 1 step, 1 sink)\n");
 }
@@ -51,7 +51,7 @@ TEST_F(ValidateTest, TomlSyntaxErrorNamesLineAndColumn) {
 }
 
 TEST_F(ValidateTest, ReportsEveryErrorWithItsPosition) {
-  auto r = Validate(R"([pipeline]
+  auto r = Validate(R"toml([pipeline]
 trigger = "sometimes"
 
 [sources.in]
@@ -80,7 +80,7 @@ where = "true"
 [sinks.out]
 type = "file"
 input = "cols"
-)");
+)toml");
   EXPECT_EQ(r.exit_code, 2);
   std::vector<std::string> lines;
   std::stringstream ss(r.err);
@@ -102,7 +102,7 @@ input = "cols"
 }
 
 TEST_F(ValidateTest, StructuralMistakesAreExplained) {
-  auto r = Validate(R"([sources.in]
+  auto r = Validate(R"toml([sources.in]
 schema = "a BIGINT"
 
 [[steps]]
@@ -113,7 +113,7 @@ where = "a > 1"
 
 [sinks.out]
 type = "memory"
-)");
+)toml");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(File() + ":1:10: error: source 'in' has no 'type' (the source plugin to use, e.g. type = \"file\")"),
             std::string::npos) << r.err;
@@ -123,7 +123,7 @@ type = "memory"
 }
 
 TEST_F(ValidateTest, CompleteModeWithoutStreamingAggregationIsRefusedWithAReason) {
-  auto r = Validate(R"([pipeline]
+  auto r = Validate(R"toml([pipeline]
 output_mode = "complete"
 
 [sources.in]
@@ -133,7 +133,7 @@ schema = "a BIGINT"
 [sinks.out]
 type = "memory"
 input = "in"
-)");
+)toml");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(File() + ":2:15: error: output_mode = \"complete\" needs a streaming aggregation"), std::string::npos)
       << r.err;
@@ -141,7 +141,7 @@ input = "in"
 
 TEST_F(ValidateTest, RunRefusesTheSameErrorsBeforeAnyDataMoves) {
   WriteFile(dir_ / "in/a.txt", "hello\n");
-  WriteFile(dir_ / "p.toml", R"([pipeline]
+  WriteFile(dir_ / "p.toml", R"toml([pipeline]
 checkpoint = "ckpt"
 
 [sources.in]
@@ -157,7 +157,7 @@ select = ["upper(valu)"]
 type = "file"
 input = "bad"
 path = "out"
-)");
+)toml");
   auto r = RunSluice({"run", dir_ / "p.toml"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(File() + ":11:18: error: step 'bad': unknown column"), std::string::npos) << r.err;

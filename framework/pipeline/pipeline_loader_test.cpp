@@ -13,7 +13,7 @@ PipelineSpec Load(const std::string& toml, std::vector<Diagnostic>* d) {
 
 TEST(PipelineLoader, ReadsSettingsSourcesStepsAndSinks) {
   std::vector<Diagnostic> d;
-  auto spec = Load(R"([pipeline]
+  auto spec = Load(R"toml([pipeline]
 name = "demo"
 trigger = { processing_time = "2 seconds" }
 checkpoint = "state/demo"
@@ -42,7 +42,7 @@ aggregate = ["count(*) AS c"]
 type = "console"
 input = "agg"
 num_rows = 5
-)", &d);
+)toml", &d);
   ASSERT_TRUE(d.empty()) << d[0].ToString();
   EXPECT_EQ(spec.name, "demo");
   EXPECT_EQ(spec.trigger.kind, TriggerKind::kProcessingTime);
@@ -94,7 +94,7 @@ TEST(PipelineLoader, EscapedStringsAreNotLocatedInside) {
 
 TEST(PipelineLoader, UnknownKeysAndDuplicateNamesAreReported) {
   std::vector<Diagnostic> d;
-  Load(R"([pipeline]
+  Load(R"toml([pipeline]
 trigerr = "once"
 [sources.in]
 type = "memory"
@@ -111,7 +111,7 @@ colour = "red"
 type = "memory"
 input = "x"
 [extra]
-)", &d);
+)toml", &d);
   std::vector<std::string> got;
   for (const auto& x : d) got.push_back(x.ToString());
   ASSERT_EQ(got.size(), 4u) << ::testing::PrintToString(got);
