@@ -16,9 +16,8 @@ int64_t WrapMul(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<
 
 class ArithmeticKernel final : public Kernel {
  public:
-  ArithmeticKernel(ArithmeticOp op, KernelPtr lhs, KernelPtr rhs)
-      : Kernel(ExprType::Scalar(op == ArithmeticOp::kDivide ? DataType::kFloat64 : lhs->type().scalar),
-               {std::move(lhs), std::move(rhs)}),
+  ArithmeticKernel(ArithmeticOp op, DataType type, KernelPtr lhs, KernelPtr rhs)
+      : Kernel(ExprType::Scalar(type), {std::move(lhs), std::move(rhs)}),
         op_(op) {}
 
   Result<ColumnPtr> Evaluate(const RecordBatch& batch, const EvalContext& ctx) const override {
@@ -148,7 +147,8 @@ int64_t RoundIntegerHalfUp(int64_t x, int64_t digits) {
 }  // namespace
 
 KernelPtr MakeArithmetic(ArithmeticOp op, KernelPtr lhs, KernelPtr rhs) {
-  return std::make_shared<ArithmeticKernel>(op, std::move(lhs), std::move(rhs));
+  DataType type = op == ArithmeticOp::kDivide ? DataType::kFloat64 : lhs->type().scalar;
+  return std::make_shared<ArithmeticKernel>(op, type, std::move(lhs), std::move(rhs));
 }
 
 KernelPtr MakeNegate(KernelPtr operand) {
