@@ -183,6 +183,7 @@ TEST(ConsoleSinkTest, EmptyBatchPrintsHeaderBox) {
 }
 
 TEST(ConsoleSinkTest, SpellsEveryTypeAsTheCellTextDoes) {
+  // The 21-character timestamp is cut like any other long cell; binary is base64.
   auto batch = MakeBatch("b BOOLEAN, d DOUBLE, t TIMESTAMP, bin BINARY",
                          {{"true", "0.1", "2024-05-01T12:00:00.5Z", "hi!"}, {"false", "1e10", "2024-05-01", "null"}});
   EXPECT_EQ(Print({MakeBatchData(0, {batch})}), std::string(kBanner0) +
