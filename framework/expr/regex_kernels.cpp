@@ -4,6 +4,7 @@
 #include <re2/re2.h>
 
 #include <cstring>
+#include <optional>
 
 #include "expr/kernels.h"
 
@@ -46,7 +47,8 @@ size_t NextCharStart(std::string_view s, size_t i) {
 
 class SplitKernel final : public Kernel {
  public:
-  SplitKernel(KernelPtr text, std::unique_ptr<RE2> regex, char literal, int64_t limit)
+  // No regex and no literal: split into characters (the empty pattern).
+  SplitKernel(KernelPtr text, std::unique_ptr<RE2> regex, std::optional<char> literal, int64_t limit)
       : Kernel(ExprType::Array(DataType::kString), {std::move(text)}),
         regex_(std::move(regex)),
         literal_(literal),
@@ -64,7 +66,8 @@ class SplitKernel final : public Kernel {
     for (int64_t i = 0; i < n; ++i) {
       if (in->is_valid(i)) {
         if (regex_) SplitRegex(in->string_at(i), elements);
-        else SplitLiteral(in->string_at(i), elements);
+        else if (literal_) SplitLiteral(in->string_at(i), elements);
+        else SplitCharacters(in->string_at(i), elements);
       }
       out->offsets.push_back(static_cast<int32_t>(elements.length()));
     }
@@ -79,12 +82,26 @@ class SplitKernel final : public Kernel {
     size_t index = 0;
     int64_t pieces = 0;
     while (limit_ < 0 || pieces < limit_ - 1) {
-      const void* hit = s.size() > index ? std::memchr(s.data() + index, literal_, s.size() - index) : nullptr;
+      const void* hit = s.size() > index ? std::memchr(s.data() + index, *literal_, s.size() - index) : nullptr;
       if (!hit) break;
       size_t at = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
       out.Append(s.substr(index, at - index));
       ++pieces;
       index = at + 1;
+    }
+    out.Append(s.substr(index));
+  }
+
+  // Spark's empty-pattern split: one element per character, no trailing "".
+  void SplitCharacters(std::string_view s, compute::StringColumnWriter& out) const {
+    size_t index = 0;
+    int64_t pieces = 0;
+    while (index < s.size()) {
+      size_t next = NextCharStart(s, index);
+      if ((limit_ > 0 && pieces == limit_ - 1) || next == s.size()) break;
+      out.Append(s.substr(index, next - index));
+      ++pieces;
+      index = next;
     }
     out.Append(s.substr(index));
   }
@@ -116,8 +133,8 @@ class SplitKernel final : public Kernel {
     out.Append(s.substr(index));
   }
 
-  std::unique_ptr<RE2> regex_;  // null when splitting on literal_
-  char literal_;
+  std::unique_ptr<RE2> regex_;      // null when splitting on literal_ or into characters
+  std::optional<char> literal_;
   int64_t limit_;
 };
 
@@ -189,10 +206,11 @@ class LikeKernel final : public Kernel {
 
 KernelPtr MakeSplit(KernelPtr text, const std::string& pattern, int64_t limit, std::string* error) {
   char literal = 0;
+  if (pattern.empty()) return std::make_shared<SplitKernel>(std::move(text), nullptr, std::nullopt, limit);
   if (SingleLiteralChar(pattern, &literal)) return std::make_shared<SplitKernel>(std::move(text), nullptr, literal, limit);
   auto re = Compile(pattern, false, error);
   if (!re) return nullptr;
-  return std::make_shared<SplitKernel>(std::move(text), std::move(re), 0, limit);
+  return std::make_shared<SplitKernel>(std::move(text), std::move(re), std::nullopt, limit);
 }
 
 KernelPtr MakeRegexpExtract(KernelPtr text, const std::string& pattern, int64_t group, std::string* error) {
