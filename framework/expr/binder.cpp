@@ -201,7 +201,7 @@ std::string ArgumentCountText(const FunctionSpec& f) {
   auto plural = [](int n) { return std::to_string(n) + (n == 1 ? " argument" : " arguments"); };
   if (f.max_args < 0) return "at least " + plural(f.min_args);
   if (f.min_args == f.max_args) return plural(f.min_args);
-  return std::to_string(f.min_args) + " to " + plural(f.max_args);
+  return std::to_string(f.min_args) + (f.max_args == f.min_args + 1 ? " or " : " to ") + plural(f.max_args);
 }
 
 const RecordBatch& OneRowBatch() {

@@ -106,8 +106,11 @@ class Lexer {
       is_decimal = true;
       ++pos_;
     }
-    if (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_'))
-      throw ExprFailure{t->offset, "malformed number '" + std::string(text_.substr(t->offset, pos_ + 1 - t->offset)) + "'"};
+    if (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) {
+      size_t end = pos_;
+      while (end < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[end])) || text_[end] == '_')) ++end;
+      throw ExprFailure{t->offset, "malformed number '" + std::string(text_.substr(t->offset, end - t->offset)) + "'"};
+    }
     t->kind = is_decimal ? Token::Kind::kDecimal : Token::Kind::kInteger;
   }
 
