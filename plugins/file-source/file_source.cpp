@@ -23,6 +23,7 @@
 
 #include <simdjson.h>
 
+#include "count_offset.h"
 #include "record_readers.h"
 #include "sluice/plugin.h"
 #include "sluice/value_format.h"
@@ -100,18 +101,10 @@ Result<Settings> ResolveSettings(const Options& options) {
 
 // ---- offsets ------------------------------------------------------------------
 
-std::string FilesOffset(int64_t files) { return "{\"files\":" + std::to_string(files) + "}"; }
+std::string FilesOffset(int64_t files) { return count_offset::Format("files", files); }
 
 Result<int64_t> ParseFilesOffset(const std::optional<Offset>& offset) {
-  if (!offset) return int64_t{0};
-  simdjson::dom::parser parser;
-  simdjson::padded_string text(*offset);
-  simdjson::dom::element doc;
-  int64_t files = -1;
-  if (parser.parse(text).get(doc) != simdjson::SUCCESS || doc["files"].get_int64().get(files) != simdjson::SUCCESS ||
-      files < 0)
-    return Status::Corruption("'" + *offset + "' is not a file source offset; expected {\"files\":N}");
-  return files;
+  return count_offset::Parse(offset, "files", "file source");
 }
 
 // ---- the admitted-file log --------------------------------------------------------

@@ -16,6 +16,7 @@
 
 #include <simdjson.h>
 
+#include "count_offset.h"
 #include "sluice/plugin.h"
 #include "typed_rows.h"
 
@@ -62,18 +63,10 @@ void PushRows(const std::string& stream, RecordBatchPtr batch) {
 
 namespace {
 
-std::string BatchesOffset(int64_t batches) { return "{\"batches\":" + std::to_string(batches) + "}"; }
+std::string BatchesOffset(int64_t batches) { return count_offset::Format("batches", batches); }
 
 Result<int64_t> ParseBatchesOffset(const std::optional<Offset>& offset) {
-  if (!offset) return int64_t{0};
-  simdjson::dom::parser parser;
-  simdjson::padded_string text(*offset);
-  simdjson::dom::element doc;
-  int64_t batches = -1;
-  if (parser.parse(text).get(doc) != simdjson::SUCCESS ||
-      doc["batches"].get_int64().get(batches) != simdjson::SUCCESS || batches < 0)
-    return Status::Corruption("'" + *offset + "' is not a memory source offset; expected {\"batches\":N}");
-  return batches;
+  return count_offset::Parse(offset, "batches", "memory source");
 }
 
 Result<SchemaPtr> SchemaOption(const Options& options) {

@@ -24,8 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include <simdjson.h>
-
+#include "count_offset.h"
 #include "sluice/plugin.h"
 
 namespace sluice::socket_source {
@@ -36,18 +35,10 @@ int64_t NowMicros() {
       .count();
 }
 
-std::string LinesOffset(int64_t lines) { return "{\"lines\":" + std::to_string(lines) + "}"; }
+std::string LinesOffset(int64_t lines) { return count_offset::Format("lines", lines); }
 
 Result<int64_t> ParseLinesOffset(const std::optional<Offset>& offset) {
-  if (!offset) return int64_t{0};
-  simdjson::dom::parser parser;
-  simdjson::padded_string text(*offset);
-  simdjson::dom::element doc;
-  int64_t lines = -1;
-  if (parser.parse(text).get(doc) != simdjson::SUCCESS || doc["lines"].get_int64().get(lines) != simdjson::SUCCESS ||
-      lines < 0)
-    return Status::Corruption("'" + *offset + "' is not a socket source offset; expected {\"lines\":N}");
-  return lines;
+  return count_offset::Parse(offset, "lines", "socket source");
 }
 
 // A partition is the line range "<from>,<to>".
