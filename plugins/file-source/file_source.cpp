@@ -360,8 +360,8 @@ const OptionSpec kOptions[] = {
     {"max_files_per_trigger", OptionType::kInt, "0", false,
      "most new files one micro-batch takes (0 = no limit); a trigger that reads everything at once ignores it"},
     {"pattern", OptionType::kString, "*", false,
-     "glob the file names must match, e.g. \"*.csv\"; names starting with '.' or '_' and ending in \".tmp\" are "
-     "always ignored"},
+     "glob the file names must match, e.g. \"*.csv\"; names starting with '.' or '_', and names ending in "
+     "\".tmp\", are always ignored"},
 };
 
 }  // namespace

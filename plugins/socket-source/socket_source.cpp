@@ -1,7 +1,9 @@
 // The "socket" source: reads newline-separated text from a TCP server, like
-// Spark's socket source, for demos and tests. It connects as a client when
-// created; a background thread appends every received line to an in-memory
-// buffer, and an offset counts the lines received ({"lines":N}).
+// Spark's socket source, for demos and tests. It connects as a client at the
+// first LatestOffset (not when created: `sluice validate` creates sources to
+// learn their schemas and must not open connections); a background thread
+// then appends every received line to an in-memory buffer, and an offset
+// counts the lines received ({"lines":N}).
 //
 // NOT FAULT-TOLERANT: lines live only in this process's memory. Once a batch
 // is committed its lines are discarded, and lines received by an earlier run
@@ -52,14 +54,14 @@ bool ParseLineRange(const std::string& text, int64_t* from, int64_t* to) {
 }
 
 // Opens a TCP connection to host:port, trying every address the name has.
-int ConnectTcp(const std::string& host, int64_t port) {
+Result<int> ConnectTcp(const std::string& host, int64_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* addresses = nullptr;
   const std::string where = host + ":" + std::to_string(port);
   int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
-  if (rc != 0) throw std::runtime_error("cannot resolve " + where + ": " + ::gai_strerror(rc));
+  if (rc != 0) return Status::IOError("cannot resolve " + where + ": " + ::gai_strerror(rc));
   std::string last_error = "no address";
   int fd = -1;
   for (addrinfo* a = addresses; a; a = a->ai_next) {
@@ -74,7 +76,7 @@ int ConnectTcp(const std::string& host, int64_t port) {
     fd = -1;
   }
   ::freeaddrinfo(addresses);
-  if (fd < 0) throw std::runtime_error("cannot connect to " + where + ": " + last_error);
+  if (fd < 0) return Status::IOError("cannot connect to " + where + ": " + last_error);
   return fd;
 }
 
@@ -160,8 +162,6 @@ class SocketSource final : public Source {
     std::vector<Field> fields{{"value", DataType::kString, true}};
     if (include_timestamp_) fields.push_back({"timestamp", DataType::kTimestamp, true});
     schema_ = std::make_shared<const Schema>(std::move(fields));
-    fd_ = ConnectTcp(host_, port_);
-    reader_ = std::thread([this] { ReceiveLines(); });
   }
 
   ~SocketSource() override { Stop(); }
@@ -174,6 +174,7 @@ class SocketSource final : public Source {
 
   Result<std::optional<Offset>> LatestOffset(const std::optional<Offset>& start, ReadLimit limit) override {
     SLUICE_ASSIGN_OR_RETURN(int64_t start_line, ParseLinesOffset(start));
+    SLUICE_RETURN_IF_ERROR(ConnectOnce());
     std::lock_guard<std::mutex> lock(mu_);
     if (!numbering_fixed_) {
       // The first offset this source hands out decides how lines are numbered.
@@ -241,6 +242,7 @@ class SocketSource final : public Source {
 
   void Stop() override {
     std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    stopped_ = true;
     if (fd_ < 0) return;
     stopping_ = true;
     ::shutdown(fd_, SHUT_RDWR);  // wakes the reader's blocking recv
@@ -250,6 +252,20 @@ class SocketSource final : public Source {
   }
 
  private:
+  // Connects and starts the reader on the first call; later calls return the
+  // first call's outcome, so a refused connection is not retried silently.
+  Status ConnectOnce() {
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    if (connect_attempted_) return connect_status_;
+    connect_attempted_ = true;
+    if (stopped_) return connect_status_ = Status::Aborted("the socket source was stopped");
+    Result<int> fd = ConnectTcp(host_, port_);
+    if (!fd.ok()) return connect_status_ = fd.status();
+    fd_ = *fd;
+    reader_ = std::thread([this] { ReceiveLines(); });
+    return Status::OK();
+  }
+
   // Requires mu_.
   Status CheckRetained(int64_t from, int64_t to) const {
     if (from >= buffer_.first_line() && to <= buffer_.end_line()) return Status::OK();
@@ -287,7 +303,10 @@ class SocketSource final : public Source {
   int fd_ = -1;
   std::thread reader_;
   std::atomic<bool> stopping_{false};
-  std::mutex stop_mu_;
+  std::mutex stop_mu_;  // guards connecting and stopping
+  bool connect_attempted_ = false;
+  bool stopped_ = false;
+  Status connect_status_;
 
   mutable std::mutex mu_;  // guards everything below
   LineBuffer buffer_;

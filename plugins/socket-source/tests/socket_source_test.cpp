@@ -89,6 +89,14 @@ std::shared_ptr<Source> Connect(const TestServer& server, std::map<std::string, 
   return source.ok() ? *source : nullptr;
 }
 
+// Makes the source connect (it does so at its first LatestOffset) and takes
+// the connection on the server's side.
+void ConnectAndAccept(Source& source, TestServer& server) {
+  auto first = source.LatestOffset(std::nullopt, ReadLimit::kDefault);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  server.Accept();
+}
+
 // Polls LatestOffset until it reports `expected` lines, or the deadline.
 bool AwaitLines(Source& source, const std::optional<Offset>& start, int64_t expected) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -114,11 +122,9 @@ TEST(SocketSource, LinesArriveInOrderAcrossPackets) {
   TestServer server;
   auto source = Connect(server);  // host defaults to localhost
   ASSERT_TRUE(source);
-  server.Accept();
   EXPECT_EQ(source->schema().ToString(), "value STRING");
   EXPECT_EQ(source->Description(), "TextSocket[localhost:" + std::to_string(server.port()) + ", not fault-tolerant]");
-  auto nothing = source->LatestOffset(std::nullopt, ReadLimit::kDefault);
-  ASSERT_TRUE(nothing.ok());
+  ConnectAndAccept(*source, server);
 
   server.Send("hello\nwor");
   server.Send("ld\r\n\nthird\n");
@@ -140,8 +146,8 @@ TEST(SocketSource, IncludeTimestampRecordsArrivalTime) {
   TestServer server;
   auto source = Connect(server, {{"host", std::string("127.0.0.1")}, {"include_timestamp", true}});
   ASSERT_TRUE(source);
-  server.Accept();
   EXPECT_EQ(source->schema().ToString(), "value STRING, timestamp TIMESTAMP");
+  ConnectAndAccept(*source, server);
   const int64_t before = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
@@ -167,7 +173,7 @@ TEST(SocketSource, CommitDiscardsLinesBeforeTheOffset) {
   TestServer server;
   auto source = Connect(server, {{"host", std::string("127.0.0.1")}});
   ASSERT_TRUE(source);
-  server.Accept();
+  ConnectAndAccept(*source, server);
   server.Send("one\ntwo\nthree\n");
   ASSERT_TRUE(AwaitLines(*source, std::nullopt, 3));
   ASSERT_TRUE(source->Commit(LinesOffset(2)).ok());
@@ -187,20 +193,23 @@ TEST(SocketSource, RestartedSourceNumbersLinesAfterTheGivenOffset) {
     // A replayed batch of an earlier run: its lines are lost, it reads nothing.
     auto replaying = Connect(server, {{"host", std::string("127.0.0.1")}});
     ASSERT_TRUE(replaying);
-    server.Accept();
-    server.Send("early\n");
     auto parts = replaying->PlanPartitions(std::nullopt, LinesOffset(5));
     ASSERT_TRUE(parts.ok());
     EXPECT_TRUE(parts->empty());
+    auto idle = replaying->LatestOffset(LinesOffset(5), ReadLimit::kDefault);
+    ASSERT_TRUE(idle.ok());
+    EXPECT_EQ(*idle, LinesOffset(5));
+    server.Accept();
+    server.Send("early\n");
     ASSERT_TRUE(AwaitLines(*replaying, LinesOffset(5), 6));
     EXPECT_EQ(ReadRows(*replaying, LinesOffset(5), LinesOffset(6)), (Lines{R"({"value":"early"})"}));
   }
   auto resumed = Connect(server, {{"host", std::string("127.0.0.1")}});
   ASSERT_TRUE(resumed);
-  server.Accept();
   auto idle = resumed->LatestOffset(LinesOffset(6), ReadLimit::kDefault);
   ASSERT_TRUE(idle.ok());
   EXPECT_EQ(*idle, LinesOffset(6));
+  server.Accept();
   server.Send("x\n");
   ASSERT_TRUE(AwaitLines(*resumed, LinesOffset(6), 7));
   EXPECT_EQ(ReadRows(*resumed, LinesOffset(6), LinesOffset(7)), (Lines{R"({"value":"x"})"}));
@@ -210,20 +219,25 @@ TEST(SocketSource, StopClosesTheConnectionAndIsIdempotent) {
   TestServer server;
   auto source = Connect(server, {{"host", std::string("127.0.0.1")}});
   ASSERT_TRUE(source);
-  server.Accept();
+  ConnectAndAccept(*source, server);
   source->Stop();
   EXPECT_TRUE(server.SeesClientClose(std::chrono::seconds(10)));
   source->Stop();
 }
 
-TEST(SocketSource, ConnectionRefusedIsAClearError) {
+TEST(SocketSource, ConnectsAtTheFirstLatestOffsetAndReportsRefusal) {
   TestServer server;
   const int64_t port = server.port();
   server.CloseListener();
+  // Creating the source (as `sluice validate` does) opens no connection.
   auto source = MakeSource("socket", {{"host", std::string("127.0.0.1")}, {"port", port}});
-  ASSERT_FALSE(source.ok());
-  EXPECT_EQ(source.status().message(),
-            "socket: cannot connect to 127.0.0.1:" + std::to_string(port) + ": Connection refused");
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  auto latest = (*source)->LatestOffset(std::nullopt, ReadLimit::kDefault);
+  ASSERT_FALSE(latest.ok());
+  EXPECT_EQ(latest.status().code(), StatusCode::kIOError);
+  EXPECT_EQ(latest.status().message(), "cannot connect to 127.0.0.1:" + std::to_string(port) + ": Connection refused");
+  auto again = (*source)->LatestOffset(std::nullopt, ReadLimit::kDefault);
+  EXPECT_EQ(again.status().message(), latest.status().message());
 }
 
 TEST(SocketSource, PortIsRequiredAndChecked) {
