@@ -284,7 +284,11 @@ class Parser {
     throw ExprFailure{Peek().offset, "expected " + expected + " but found " + Describe(Peek())};
   }
   void ExpectSymbol(std::string_view s) {
-    if (!IsSymbol(Peek(), s)) Fail("'" + std::string(s) + "'");
+    if (!IsSymbol(Peek(), s)) {
+      std::string quoted(1, '\'');
+      quoted.append(s).push_back('\'');
+      Fail(quoted);
+    }
     Next();
   }
   void ExpectKeyword(std::string_view word) {

@@ -3,6 +3,7 @@
 // compiled pattern serves every worker.
 #include <re2/re2.h>
 
+#include <array>
 #include <cstring>
 #include <optional>
 
@@ -23,20 +24,86 @@ std::unique_ptr<RE2> Compile(const std::string& pattern, bool dot_matches_newlin
   return re;
 }
 
-// The character a pattern stands for when it is one literal character ("," or
-// "\\|"), which split() then finds with memchr, as Java's String.split does.
-bool SingleLiteralChar(const std::string& pattern, char* out) {
+// A pattern that matches one byte of a set, or with a trailing '+' a run of
+// them: ",", "\\|", " +", "\\s+", "[,;]", "[0-9]+". split() scans for these
+// byte by byte, as Java's String.split does for one literal character, instead
+// of running the regex engine once per match.
+struct ByteSet {
+  std::array<bool, 256> members{};
+  bool repeated = false;
+};
+
+bool AddEscapedClass(char letter, ByteSet* set) {
+  auto add_range = [&](char lo, char hi) {
+    for (int c = lo; c <= hi; ++c) set->members[static_cast<unsigned char>(c)] = true;
+  };
+  switch (letter) {
+    case 's':  // Java's \s: space, \t, \n, \x0B, \f, \r
+      for (char c : std::string_view(" \t\n\x0B\f\r", 6)) set->members[static_cast<unsigned char>(c)] = true;
+      return true;
+    case 'd': add_range('0', '9'); return true;
+    case 'w':
+      add_range('a', 'z');
+      add_range('A', 'Z');
+      add_range('0', '9');
+      set->members['_'] = true;
+      return true;
+    default: return false;
+  }
+}
+
+// Adds the escape at p[i] ('\\' then one character); false if it is not a plain one.
+bool AddEscape(const std::string& p, size_t i, ByteSet* set) {
+  if (i + 1 >= p.size()) return false;
+  unsigned char e = static_cast<unsigned char>(p[i + 1]);
+  if (std::isalnum(e)) return AddEscapedClass(static_cast<char>(e), set);
+  if (e >= 0x80) return false;
+  set->members[e] = true;
+  return true;
+}
+
+bool ParseByteSet(const std::string& p, ByteSet* set) {
   static constexpr std::string_view kMeta = ".$|()[{^?*+\\";
-  if (pattern.size() == 1 && kMeta.find(pattern[0]) == std::string_view::npos) {
-    *out = pattern[0];
-    return true;
+  size_t i = 0;
+  if (p.empty()) return false;
+  if (p[0] == '\\') {
+    if (!AddEscape(p, 0, set)) return false;
+    i = 2;
+  } else if (p[0] == '[') {
+    i = 1;
+    if (i < p.size() && p[i] == '^') return false;  // negated classes go to the regex engine
+    bool any = false;
+    while (i < p.size() && p[i] != ']') {
+      unsigned char c = static_cast<unsigned char>(p[i]);
+      if (c == '\\') {
+        if (!AddEscape(p, i, set)) return false;
+        i += 2;
+      } else if (c == '[' || c >= 0x80) {
+        return false;
+      } else if (i + 2 < p.size() && p[i + 1] == '-' && p[i + 2] != ']') {
+        unsigned char hi = static_cast<unsigned char>(p[i + 2]);
+        if (hi >= 0x80 || hi < c) return false;
+        for (unsigned v = c; v <= hi; ++v) set->members[v] = true;
+        i += 3;
+      } else {
+        set->members[c] = true;
+        ++i;
+      }
+      any = true;
+    }
+    if (i >= p.size() || !any) return false;
+    ++i;
+  } else {
+    unsigned char c = static_cast<unsigned char>(p[0]);
+    if (kMeta.find(static_cast<char>(c)) != std::string_view::npos || c >= 0x80) return false;
+    set->members[c] = true;
+    i = 1;
   }
-  if (pattern.size() == 2 && pattern[0] == '\\' && !std::isalnum(static_cast<unsigned char>(pattern[1])) &&
-      static_cast<unsigned char>(pattern[1]) < 0x80) {
-    *out = pattern[1];
-    return true;
+  if (i < p.size() && p[i] == '+') {
+    set->repeated = true;
+    ++i;
   }
-  return false;
+  return i == p.size();
 }
 
 size_t NextCharStart(std::string_view s, size_t i) {
@@ -47,11 +114,11 @@ size_t NextCharStart(std::string_view s, size_t i) {
 
 class SplitKernel final : public Kernel {
  public:
-  // No regex and no literal: split into characters (the empty pattern).
-  SplitKernel(KernelPtr text, std::unique_ptr<RE2> regex, std::optional<char> literal, int64_t limit)
+  // No regex and no byte set: split into characters (the empty pattern).
+  SplitKernel(KernelPtr text, std::unique_ptr<RE2> regex, std::optional<ByteSet> bytes, int64_t limit)
       : Kernel(ExprType::Array(DataType::kString), {std::move(text)}),
         regex_(std::move(regex)),
-        literal_(literal),
+        bytes_(bytes),
         limit_(limit > 0 ? limit : -1) {}
 
   Result<ArrayColumnPtr> EvaluateArray(const RecordBatch& batch, const EvalContext& ctx) const override {
@@ -66,7 +133,7 @@ class SplitKernel final : public Kernel {
     for (int64_t i = 0; i < n; ++i) {
       if (in->is_valid(i)) {
         if (regex_) SplitRegex(in->string_at(i), elements);
-        else if (literal_) SplitLiteral(in->string_at(i), elements);
+        else if (bytes_) SplitBytes(in->string_at(i), elements);
         else SplitCharacters(in->string_at(i), elements);
       }
       out->offsets.push_back(static_cast<int32_t>(elements.length()));
@@ -78,18 +145,23 @@ class SplitKernel final : public Kernel {
  private:
   // Java's String.split(regex, limit) with Spark's limit <= 0 meaning "no limit,
   // keep trailing empty strings".
-  void SplitLiteral(std::string_view s, compute::StringColumnWriter& out) const {
+  void SplitBytes(std::string_view s, compute::StringColumnWriter& out) const {
+    const std::array<bool, 256>& member = bytes_->members;
     size_t index = 0;
     int64_t pieces = 0;
-    while (limit_ < 0 || pieces < limit_ - 1) {
-      const void* hit = s.size() > index ? std::memchr(s.data() + index, *literal_, s.size() - index) : nullptr;
-      if (!hit) break;
-      size_t at = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
-      out.Append(s.substr(index, at - index));
+    for (size_t i = 0; i < s.size() && (limit_ < 0 || pieces < limit_ - 1);) {
+      if (!member[static_cast<unsigned char>(s[i])]) {
+        ++i;
+        continue;
+      }
+      size_t end = i + 1;
+      if (bytes_->repeated)
+        while (end < s.size() && member[static_cast<unsigned char>(s[end])]) ++end;
+      out.Append(s.substr(index, i - index));
       ++pieces;
-      index = at + 1;
+      index = i = end;
     }
-    out.Append(s.substr(index));
+    out.Append(s.substr(index));  // without a match: the whole string, as Java
   }
 
   // Spark's empty-pattern split: one element per character, no trailing "".
@@ -133,8 +205,8 @@ class SplitKernel final : public Kernel {
     out.Append(s.substr(index));
   }
 
-  std::unique_ptr<RE2> regex_;      // null when splitting on literal_ or into characters
-  std::optional<char> literal_;
+  std::unique_ptr<RE2> regex_;    // null when splitting on bytes_ or into characters
+  std::optional<ByteSet> bytes_;
   int64_t limit_;
 };
 
@@ -205,9 +277,9 @@ class LikeKernel final : public Kernel {
 }  // namespace
 
 KernelPtr MakeSplit(KernelPtr text, const std::string& pattern, int64_t limit, std::string* error) {
-  char literal = 0;
   if (pattern.empty()) return std::make_shared<SplitKernel>(std::move(text), nullptr, std::nullopt, limit);
-  if (SingleLiteralChar(pattern, &literal)) return std::make_shared<SplitKernel>(std::move(text), nullptr, literal, limit);
+  ByteSet bytes;
+  if (ParseByteSet(pattern, &bytes)) return std::make_shared<SplitKernel>(std::move(text), nullptr, bytes, limit);
   auto re = Compile(pattern, false, error);
   if (!re) return nullptr;
   return std::make_shared<SplitKernel>(std::move(text), std::move(re), std::nullopt, limit);

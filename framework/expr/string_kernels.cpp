@@ -3,6 +3,7 @@
 // values, the common case, take byte-indexed fast paths.
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "expr/kernels.h"
 
@@ -54,17 +55,41 @@ uint32_t MapCodePoint(uint32_t cp, bool to_upper) {
   return cp;
 }
 
+// Flips the case of ASCII letters in eight bytes at once; `word` must be ASCII.
+uint64_t MapAsciiWord(uint64_t word, bool to_upper) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t first = to_upper ? 'a' : 'A', last = to_upper ? 'z' : 'Z';
+  // High bit of each byte: set when the byte is >= first, and when it is > last.
+  uint64_t at_least_first = word + (0x80 - first) * kOnes;
+  uint64_t above_last = word + (0x80 - last - 1) * kOnes;
+  uint64_t in_range = at_least_first & ~above_last & (0x80 * kOnes);
+  return word ^ (in_range >> 2);  // 0x80 >> 2 == 0x20, the case bit
+}
+
 void MapCaseInPlace(char* data, size_t size, bool to_upper) {
-  for (size_t i = 0; i < size; ++i) {
-    unsigned char c = static_cast<unsigned char>(data[i]);
-    if (c < 0x80) {
-      if (to_upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')) data[i] = static_cast<char>(c ^ 0x20);
-    } else if ((c & 0xE0) == 0xC0 && i + 1 < size && IsContinuationByte(data[i + 1])) {
-      uint32_t cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(data[i + 1]) & 0x3Fu);
-      uint32_t mapped = MapCodePoint(cp, to_upper);
-      data[i] = static_cast<char>(0xC0 | (mapped >> 6));
-      data[i + 1] = static_cast<char>(0x80 | (mapped & 0x3F));
-      ++i;
+  size_t i = 0;
+  while (i < size) {
+    // Runs of ASCII, the common case, go a word at a time.
+    for (; i + 8 <= size; i += 8) {
+      uint64_t word;
+      std::memcpy(&word, data + i, 8);
+      if (word & 0x8080808080808080ULL) break;
+      word = MapAsciiWord(word, to_upper);
+      std::memcpy(data + i, &word, 8);
+    }
+    if (i >= size) break;
+    size_t stop = std::min(size, i + 8);
+    for (; i < stop; ++i) {
+      unsigned char c = static_cast<unsigned char>(data[i]);
+      if (c < 0x80) {
+        if (to_upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')) data[i] = static_cast<char>(c ^ 0x20);
+      } else if ((c & 0xE0) == 0xC0 && i + 1 < size && IsContinuationByte(data[i + 1])) {
+        uint32_t cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(data[i + 1]) & 0x3Fu);
+        uint32_t mapped = MapCodePoint(cp, to_upper);
+        data[i] = static_cast<char>(0xC0 | (mapped >> 6));
+        data[i + 1] = static_cast<char>(0x80 | (mapped & 0x3F));
+        ++i;
+      }
     }
   }
 }

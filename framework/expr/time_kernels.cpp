@@ -37,7 +37,7 @@ bool CompilePattern(const std::string& pattern, std::vector<PatternField>* field
         *error = "datetime pattern '" + pattern + "' has an unterminated quote";
         return false;
       }
-      if (i + 1 == j) lit.literal = "'";  // '' is a quote character
+      if (i + 1 == j) lit.literal.assign(1, '\'');  // '' is a quote character
       fields->push_back(std::move(lit));
       i = j + 1;
       continue;
