@@ -7,6 +7,7 @@
 // Commit(n) closes the value after `n` of them.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -23,36 +24,34 @@ class StringColumnWriter {
       : column_(std::make_shared<Column>(type, 0)) {
     offsets_.reserve(static_cast<size_t>(expected_rows) + 1);
     offsets_.push_back(0);
-    column_->mutable_data().reserve(expected_bytes);
+    column_->mutable_data().resize(expected_bytes);
   }
 
   int64_t length() const { return static_cast<int64_t>(offsets_.size()) - 1; }
 
   void Append(std::string_view value) {
-    auto& data = column_->mutable_data();
-    data.insert(data.end(), value.begin(), value.end());
+    AppendPiece(value);
     Close();
   }
   // Appends pieces of one value, then Close() ends it.
   void AppendPiece(std::string_view piece) {
-    auto& data = column_->mutable_data();
-    data.insert(data.end(), piece.begin(), piece.end());
+    if (piece.empty()) return;
+    std::memcpy(Reserve(piece.size()), piece.data(), piece.size());
+    size_ += piece.size();
   }
-  void AppendPiece(char c) { column_->mutable_data().push_back(c); }
+  void AppendPiece(char c) {
+    *Reserve(1) = c;
+    ++size_;
+  }
   void Close() {
-    offsets_.push_back(static_cast<int32_t>(column_->mutable_data().size()));
+    offsets_.push_back(static_cast<int32_t>(size_));
     if (!validity_.empty()) MarkValid(length() - 1);
   }
 
   // Room for up to `max_bytes` of the next value; Commit() says how many were used.
-  char* Extend(size_t max_bytes) {
-    auto& data = column_->mutable_data();
-    pending_start_ = data.size();
-    data.resize(pending_start_ + max_bytes);
-    return data.data() + pending_start_;
-  }
+  char* Extend(size_t max_bytes) { return Reserve(max_bytes); }
   void Commit(size_t used_bytes) {
-    column_->mutable_data().resize(pending_start_ + used_bytes);
+    size_ += used_bytes;
     Close();
   }
 
@@ -65,6 +64,7 @@ class StringColumnWriter {
   }
 
   std::shared_ptr<Column> Finish() {
+    column_->mutable_data().resize(size_);
     int64_t rows = length();
     auto& values = column_->mutable_values();
     values.resize(offsets_.size() * sizeof(int32_t));
@@ -76,6 +76,14 @@ class StringColumnWriter {
   }
 
  private:
+  // Room for `bytes` more at the end of the data; the buffer's size runs ahead
+  // of size_ so appends are a memcpy, not a vector insert.
+  char* Reserve(size_t bytes) {
+    auto& data = column_->mutable_data();
+    if (size_ + bytes > data.size()) data.resize(std::max(size_ + bytes, data.size() * 2));
+    return data.data() + size_;
+  }
+
   void MarkValid(int64_t row) {
     if (validity_.size() < BitmapBytes(row + 1)) validity_.resize(BitmapBytes(row + 1) + validity_.size() / 2, 0);
     SetBit(validity_.data(), row);
@@ -84,7 +92,7 @@ class StringColumnWriter {
   std::shared_ptr<Column> column_;
   std::vector<int32_t> offsets_;
   std::vector<uint8_t> validity_;  // empty until the first null
-  size_t pending_start_ = 0;
+  size_t size_ = 0;  // bytes written to the data buffer
 };
 
 }  // namespace sluice::compute

@@ -214,3 +214,50 @@ TEST(Math, AbsAndRound) {
 
 }  // namespace
 }  // namespace sluice::expr
+
+namespace sluice::expr {
+namespace {
+
+TEST(EdgeCases, EmptyBatchGivesEmptyColumns) {
+  auto batch = testing::MakeBatch({testing::Int64Column("n", {}), testing::StringColumn("s", {})});
+  for (const char* text : {"n + 1", "n / 2", "lower(s)", "concat(s, n)", "CASE WHEN n > 0 THEN s END", "coalesce(s, 'x')",
+                           "size(split(s, ','))", "from_json(s, 'a INT').a", "s LIKE 'a%'", "n IN (1, 2)", "NOT (n = 1)",
+                           "'lit'", "current_timestamp()", "substr(s, 1, 2)", "get_json_object(s, '$.a')"}) {
+    auto e = testing::Evaluate(text, *batch);
+    EXPECT_EQ(e.error, "") << text;
+    EXPECT_TRUE(e.cells.empty()) << text;
+  }
+  ExprError error;
+  size_t item;
+  auto p = Projection::Make({"n", "explode(split(s, ' '))"}, *batch->schema(), &error, &item);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->Apply(*batch, EvalContext{}).value()->num_rows(), 0);
+}
+
+TEST(EdgeCases, FunctionAliasesAndNullArguments) {
+  auto batch = testing::MakeBatch({testing::StringColumn("s", {"Ab", std::nullopt})});
+  EXPECT_EQ(testing::Evaluate("ucase(s)", *batch).cells, (testing::Cells_{"AB", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("character_length(s)", *batch).cells, (testing::Cells_{"2", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("ifnull(s, '-')", *batch).cells, (testing::Cells_{"Ab", "-"}));
+  EXPECT_EQ(testing::Evaluate("isnotnull(s)", *batch).cells, (testing::Cells_{"true", "false"}));
+  EXPECT_EQ(testing::Evaluate("regexp_like(s, '^A')", *batch).cells, (testing::Cells_{"true", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("cardinality(split(s, ''))", *batch).cells, (testing::Cells_{"2", "-1"}));
+  EXPECT_EQ(testing::Evaluate("s IN ('Ab', NULL)", *batch).cells, (testing::Cells_{"true", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("s LIKE NULL", *batch).cells, (testing::Cells_{"NULL", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("CASE WHEN s IS NULL THEN NULL END", *batch).cells, (testing::Cells_{"NULL", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("lower(NULL)", *batch).cells, (testing::Cells_{"NULL", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("split(NULL, ',')[0]", *batch).cells, (testing::Cells_{"NULL", "NULL"}));
+  EXPECT_EQ(testing::Evaluate("from_json(NULL, 'a INT').a", *batch).cells, (testing::Cells_{"NULL", "NULL"}));
+}
+
+TEST(EdgeCases, DottedColumnNamesAndComments) {
+  auto batch = testing::MakeBatch({testing::Int64Column("a.b", {1}), testing::Int64Column("current_timestamp", {5})});
+  EXPECT_EQ(testing::Evaluate("a.b + 1", *batch).cells, (testing::Cells_{"2"}));
+  EXPECT_EQ(testing::Evaluate("`a.b`", *batch).cells, (testing::Cells_{"1"}));
+  // A column named like a function without parentheses wins, as in Spark.
+  EXPECT_EQ(testing::Evaluate("current_timestamp", *batch).cells, (testing::Cells_{"5"}));
+  EXPECT_EQ(testing::Evaluate("a.b -- the count\n * 3", *batch).cells, (testing::Cells_{"3"}));
+}
+
+}  // namespace
+}  // namespace sluice::expr

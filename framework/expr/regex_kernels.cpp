@@ -3,6 +3,7 @@
 // compiled pattern serves every worker.
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <optional>
@@ -119,7 +120,10 @@ class SplitKernel final : public Kernel {
       : Kernel(ExprType::Array(DataType::kString), {std::move(text)}),
         regex_(std::move(regex)),
         bytes_(bytes),
-        limit_(limit > 0 ? limit : -1) {}
+        limit_(limit > 0 ? limit : -1) {
+    if (bytes_ && !bytes_->repeated && std::count(bytes_->members.begin(), bytes_->members.end(), true) == 1)
+      single_byte_ = static_cast<char>(std::find(bytes_->members.begin(), bytes_->members.end(), true) - bytes_->members.begin());
+  }
 
   Result<ArrayColumnPtr> EvaluateArray(const RecordBatch& batch, const EvalContext& ctx) const override {
     SLUICE_ASSIGN_OR_RETURN(ColumnPtr in, children()[0]->Evaluate(batch, ctx));
@@ -147,18 +151,21 @@ class SplitKernel final : public Kernel {
   // keep trailing empty strings".
   void SplitBytes(std::string_view s, compute::StringColumnWriter& out) const {
     const std::array<bool, 256>& member = bytes_->members;
-    size_t index = 0;
-    int64_t pieces = 0;
-    for (size_t i = 0; i < s.size() && (limit_ < 0 || pieces < limit_ - 1);) {
-      if (!member[static_cast<unsigned char>(s[i])]) {
-        ++i;
-        continue;
+    const size_t n = s.size();
+    size_t index = 0;  // start of the current piece
+    size_t i = 0;
+    for (int64_t pieces = 0; limit_ < 0 || pieces < limit_ - 1; ++pieces) {
+      if (single_byte_) {
+        const void* hit = i < n ? std::memchr(s.data() + i, *single_byte_, n - i) : nullptr;
+        i = hit ? static_cast<size_t>(static_cast<const char*>(hit) - s.data()) : n;
+      } else {
+        while (i < n && !member[static_cast<unsigned char>(s[i])]) ++i;
       }
+      if (i >= n) break;
       size_t end = i + 1;
       if (bytes_->repeated)
-        while (end < s.size() && member[static_cast<unsigned char>(s[end])]) ++end;
+        while (end < n && member[static_cast<unsigned char>(s[end])]) ++end;
       out.Append(s.substr(index, i - index));
-      ++pieces;
       index = i = end;
     }
     out.Append(s.substr(index));  // without a match: the whole string, as Java
@@ -207,6 +214,7 @@ class SplitKernel final : public Kernel {
 
   std::unique_ptr<RE2> regex_;    // null when splitting on bytes_ or into characters
   std::optional<ByteSet> bytes_;
+  std::optional<char> single_byte_;  // the one member of a non-repeated set: found with memchr
   int64_t limit_;
 };
 
