@@ -90,12 +90,12 @@ query_name = "dag-totals"
   EXPECT_EQ(events[0].sinks[0].num_output_rows, 4);
   EXPECT_EQ(events[0].sinks[1].num_output_rows, 3);
   EXPECT_EQ(SinkRows("dag-rows"),
-            (std::vector<std::string>{R"({"who":"ada","points":50})", R"({"who":"ada","points":70})",
-                                      R"({"who":"sam","points":10})", R"({"who":"anonymous","points":30})"}));
+            (std::vector<std::string>{R"j({"who":"ada","points":50})j", R"j({"who":"ada","points":70})j",
+                                      R"j({"who":"sam","points":10})j", R"({"who":"anonymous","points":30})"}));
   EXPECT_EQ(SinkRows("dag-totals"),
-            (std::vector<std::string>{R"({"user":"ada","n":2,"total":12,"max(amount)":7,"mean":6.0})",
-                                      R"({"user":"sam","n":1,"total":1,"max(amount)":1,"mean":1.0})",
-                                      R"({"user":null,"n":1,"total":3,"max(amount)":3,"mean":3.0})"}));
+            (std::vector<std::string>{R"j({"user":"ada","n":2,"total":12,"max(amount)":7,"mean":6.0})j",
+                                      R"j({"user":"sam","n":1,"total":1,"max(amount)":1,"mean":1.0})j",
+                                      R"j({"user":null,"n":1,"total":3,"max(amount)":3,"mean":3.0})j"}));
 }
 
 TEST(MicroBatchExecutor, EachTriggerProcessesOnlyTheNewRange) {
@@ -150,7 +150,7 @@ query_name = "incremental-out"
   EXPECT_EQ(events[1].sources[0].end_offset, "{\"batches\":2}");
   EXPECT_EQ(SinkBatchIds("incremental-out"), (std::vector<int64_t>{0, 1}));
   EXPECT_EQ(SinkRows("incremental-out"),
-            (std::vector<std::string>{R"({"x":1,"sq":1})", R"({"x":2,"sq":4})", R"({"x":3,"sq":9})"}));
+            (std::vector<std::string>{R"j({"x":1,"sq":1})j", R"j({"x":2,"sq":4})j", R"({"x":3,"sq":9})"}));
 }
 
 TEST(MicroBatchExecutor, PerBatchAggregationMergesPartitionsInOrder) {

@@ -57,6 +57,10 @@ trigger = "sometimes"
 [sources.in]
 type = "memory"
 schema = "a BIGINT, s STRING"
+
+[sources.extra]
+type = "memory"
+schema = "x BIGINT"
 colour = "blue"
 
 [sources.other]
@@ -91,13 +95,12 @@ input = "cols"
     return false;
   };
   EXPECT_TRUE(has(":2:11: error: ", "trigger is 'sometimes'; trigger must be \"default\", \"once\", \"available_now\" or { processing_time = \"<duration>\" }")) << r.err;
-  EXPECT_TRUE(has(":7:1: error: ", "unknown option 'colour' for source 'memory'; expected one of:")) << r.err;
-  EXPECT_TRUE(has(":10:8: error: ", "unknown source plugin 'kafkaa'; installed source plugins: file, memory, rate, socket")) << r.err;
-  EXPECT_TRUE(has(":15:10: error: ", "step 'typed': ")) << r.err;
-  EXPECT_TRUE(has(":20:17: error: ", "step 'cols': ")) << r.err;
-  EXPECT_TRUE(has(":20:17: error: ", "nope")) << r.err;
-  EXPECT_TRUE(has(":24:9: error: ", "step 'orphan' reads from 'missing', which is not a source or step; known: ")) << r.err;
-  EXPECT_TRUE(has(":26:8: error: ", "missing required option 'path' for sink 'file'")) << r.err;
+  EXPECT_TRUE(has(":11:1: error: ", "unknown option 'colour' for source 'memory'; expected one of: schema, stream, rows")) << r.err;
+  EXPECT_TRUE(has(":14:8: error: ", "unknown source plugin 'kafkaa'; installed source plugins: file, memory, rate, socket")) << r.err;
+  EXPECT_TRUE(has(":19:10: error: ", "step 'typed': ")) << r.err;
+  EXPECT_TRUE(has(":24:17: error: ", "step 'cols': unknown column 'nope'")) << r.err;
+  EXPECT_TRUE(has(":28:9: error: ", "step 'orphan' reads from 'missing', which is not a source or step; known: cols, extra, in, other, typed")) << r.err;
+  EXPECT_TRUE(has(":31:8: error: ", "missing required option 'path' for sink 'file'")) << r.err;
   EXPECT_EQ(lines.back(), "7 errors") << r.err;
 }
 

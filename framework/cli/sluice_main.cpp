@@ -128,6 +128,7 @@ int Run(const std::string& file, const PluginRegistry& registry, const std::stri
   options.progress_file = progress_file;
   MicroBatchExecutor executor(*query, options);
   std::atomic<int> stop_signal{0};
+  sigaddset(&signals, SIGUSR1);  // how the run ends the watcher below
   std::thread watcher([&] {
     int sig = 0;
     while (sigwait(&signals, &sig) == 0) {
@@ -141,9 +142,6 @@ int Run(const std::string& file, const PluginRegistry& registry, const std::stri
       executor.RequestStop();
     }
   });
-  sigaddset(&signals, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   Status st = executor.Run();
   pthread_kill(watcher.native_handle(), SIGUSR1);
   watcher.join();

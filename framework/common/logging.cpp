@@ -23,6 +23,15 @@ const char* Name(LogLevel l) {
 }
 }  // namespace
 
+std::string FormatIsoMillis(int64_t micros) {
+  int64_t millis = micros >= 0 ? micros / 1000 : -((-micros + 999) / 1000);
+  std::string s = FormatTimestamp((millis - ((millis % 1000) + 1000) % 1000) * 1000, true);
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03lld", static_cast<long long>((millis % 1000 + 1000) % 1000));
+  s.insert(s.size() - 1, frac);
+  return s;
+}
+
 void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 
@@ -39,8 +48,7 @@ void Log(LogLevel level, const std::string& message) {
   if (static_cast<int>(level) < g_level.load()) return;
   auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                  std::chrono::system_clock::now().time_since_epoch()).count();
-  now -= now % 1000;  // milliseconds are enough in a log line
-  std::string line = FormatTimestamp(now, true) + " " + Name(level) + " " + message + "\n";
+  std::string line = FormatIsoMillis(now) + " " + Name(level) + " " + message + "\n";
   std::lock_guard<std::mutex> lock(g_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

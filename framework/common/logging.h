@@ -2,11 +2,15 @@
 // stdout is left to sinks (the console sink) so the two never interleave.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace sluice {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+// "2024-05-01T12:00:00.123Z": ISO-8601 UTC with milliseconds, as Spark's progress events spell time.
+std::string FormatIsoMillis(int64_t micros);
 
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();

@@ -179,7 +179,7 @@ Status MicroBatchExecutor::Run() {
     ev.id = query_id;
     ev.run_id = run_id;
     ev.name = spec.name;
-    ev.timestamp = FormatTimestamp(trigger_wall - trigger_wall % 1000, true);
+    ev.timestamp = FormatIsoMillis(trigger_wall);
     ev.batch_id = batch_id;
     ev.latest_offset_ms = latest_offset_micros / 1000;
     ev.add_batch_ms = stats.add_batch_micros / 1000;

@@ -138,7 +138,8 @@ class Builder {
     auto it = node_index_.find(st.input);
     if (it == node_index_.end()) {
       Error(st.input_pos.line ? st.input_pos : st.pos,
-            "step '" + st.name + "' reads from '" + st.input + "', which is not a source or step; known: " + KnownNodes());
+            "step '" + st.name + "' reads from '" + st.input + "', which is not a source or step; known: " +
+                KnownNodes(st.name));
       return;
     }
     if (it->second < 0) return;  // the input already failed; do not cascade
@@ -211,7 +212,7 @@ class Builder {
       auto it = node_index_.find(s.input);
       if (it == node_index_.end()) {
         Error(s.input_pos, "sink '" + s.name + "' reads from '" + s.input + "', which is not a source or step; known: " +
-              KnownNodes());
+              KnownNodes(""));
         continue;
       }
       const LoadedPlugin* plugin = registry_.Find(PluginKind::kSink, s.type);
@@ -247,9 +248,10 @@ class Builder {
     }
   }
 
-  std::string KnownNodes() const {
+  std::string KnownNodes(const std::string& except) const {
     std::vector<std::string> names;
-    for (const auto& [n, i] : node_index_) names.push_back(n);
+    for (const auto& [n, i] : node_index_)
+      if (n != except) names.push_back(n);
     return Join(names);
   }
 

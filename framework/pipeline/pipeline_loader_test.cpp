@@ -79,7 +79,7 @@ TEST(PipelineLoader, ExpressionPositionsPointInsideTheString) {
   EXPECT_EQ(items[0].At(0).line, 6);
   EXPECT_EQ(items[0].At(0).column, 12);
   EXPECT_EQ(items[1].quote_length, 3);
-  EXPECT_EQ(items[1].At(4).column, 24);  // the 'c'
+  EXPECT_EQ(items[1].At(4).column, 23);  // the 'c'
 }
 
 TEST(PipelineLoader, EscapedStringsAreNotLocatedInside) {

@@ -34,7 +34,7 @@ TEST(Json, DoublesRoundTripAndKeepTheirType) {
   EXPECT_EQ(FormatDouble(0.1), "0.1");
   EXPECT_EQ(FormatDouble(3.0), "3.0");
   EXPECT_EQ(FormatDouble(-2.5e-7), "-2.5e-07");
-  EXPECT_EQ(FormatDouble(1.0 / 3.0), "0.33333333333333331");
+  EXPECT_EQ(FormatDouble(1.0 / 3.0), "0.3333333333333333");
 }
 
 TEST(Base64, EncodesWithPadding) {
