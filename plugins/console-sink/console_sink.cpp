@@ -246,32 +246,7 @@ const sluice::OptionSpec kConsoleOptions[] = {
 
 }  // namespace
 
-// Registration: what SLUICE_REGISTER_SINK("console", ...) would expand to, spelled
-// out because that macro does not expand at present (the template argument
-// list in its body puts bare commas into a nested macro call). Go back to the
-// macro once the SDK fixes it.
-namespace {
-sluice::Sink* CreateConsoleSink(const sluice::SinkContext& ctx, sluice::Status* error) {
-  return sluice::detail::Create<ConsoleSink, sluice::detail::GuardedSink, sluice::Sink>("console", ctx, error);
-}
-
-const sluice::PluginDescriptor* sluice_plugin_entry() {
-  static const sluice::PluginDescriptor descriptor = {
-      SLUICE_ABI_VERSION,
-      static_cast<uint32_t>(sizeof(sluice::PluginDescriptor)),
-      sluice::PluginKind::kSink,
-      "console",
-      SLUICE_VERSION_STRING,
-      "Prints each batch as a table, like Spark's console sink (at-least-once: a replayed batch is printed "
+SLUICE_REGISTER_SINK("console", SLUICE_VERSION_STRING,
+                       "Prints each batch as a table, like Spark's console sink (at-least-once: a replayed batch is printed "
       "again)",
-      kConsoleOptions,
-      SLUICE_DETAIL_OPTION_COUNT(kConsoleOptions),
-      sluice::detail::ValidateFn<ConsoleSink>(),
-      nullptr,
-      &CreateConsoleSink,
-      nullptr};
-  return &descriptor;
-}
-}  // namespace
-
-BOOST_DLL_ALIAS(sluice_plugin_entry, sluice_plugin)
+                       kConsoleOptions, ConsoleSink)

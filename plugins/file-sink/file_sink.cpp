@@ -334,32 +334,7 @@ const sluice::OptionSpec kFileOptions[] = {
 
 }  // namespace
 
-// Registration: what SLUICE_REGISTER_SINK("file", ...) would expand to, spelled
-// out because that macro does not expand at present (the template argument
-// list in its body puts bare commas into a nested macro call). Go back to the
-// macro once the SDK fixes it.
-namespace {
-sluice::Sink* CreateFileSink(const sluice::SinkContext& ctx, sluice::Status* error) {
-  return sluice::detail::Create<FileSink, sluice::detail::GuardedSink, sluice::Sink>("file", ctx, error);
-}
-
-const sluice::PluginDescriptor* sluice_plugin_entry() {
-  static const sluice::PluginDescriptor descriptor = {
-      SLUICE_ABI_VERSION,
-      static_cast<uint32_t>(sizeof(sluice::PluginDescriptor)),
-      sluice::PluginKind::kSink,
-      "file",
-      SLUICE_VERSION_STRING,
-      "Writes each batch as one jsonl or csv part file, atomically (at-least-once: a replayed batch rewrites "
+SLUICE_REGISTER_SINK("file", SLUICE_VERSION_STRING,
+                       "Writes each batch as one jsonl or csv part file, atomically (at-least-once: a replayed batch rewrites "
       "its own file)",
-      kFileOptions,
-      SLUICE_DETAIL_OPTION_COUNT(kFileOptions),
-      sluice::detail::ValidateFn<FileSink>(),
-      nullptr,
-      &CreateFileSink,
-      nullptr};
-  return &descriptor;
-}
-}  // namespace
-
-BOOST_DLL_ALIAS(sluice_plugin_entry, sluice_plugin)
+                       kFileOptions, FileSink)

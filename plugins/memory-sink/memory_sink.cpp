@@ -126,33 +126,7 @@ BOOST_DLL_ALIAS(sluice::memory_sink::MemorySinkRows, sluice_memory_sink_rows)
 BOOST_DLL_ALIAS(sluice::memory_sink::MemorySinkBatchIds, sluice_memory_sink_batch_ids)
 BOOST_DLL_ALIAS(sluice::memory_sink::MemorySinkClear, sluice_memory_sink_clear)
 
-// Registration: what SLUICE_REGISTER_SINK("memory", ...) would expand to, spelled
-// out because that macro does not expand at present (the template argument
-// list in its body puts bare commas into a nested macro call). Go back to the
-// macro once the SDK fixes it.
-namespace {
-sluice::Sink* CreateMemorySink(const sluice::SinkContext& ctx, sluice::Status* error) {
-  return sluice::detail::Create<sluice::memory_sink::MemorySink, sluice::detail::GuardedSink, sluice::Sink>(
-      "memory", ctx, error);
-}
-
-const sluice::PluginDescriptor* sluice_plugin_entry() {
-  static const sluice::PluginDescriptor descriptor = {
-      SLUICE_ABI_VERSION,
-      static_cast<uint32_t>(sizeof(sluice::PluginDescriptor)),
-      sluice::PluginKind::kSink,
-      "memory",
-      SLUICE_VERSION_STRING,
-      "Keeps each batch in an in-process table for tests, like Spark's memory sink (at-least-once: rows are "
+SLUICE_REGISTER_SINK("memory", SLUICE_VERSION_STRING,
+                       "Keeps each batch in an in-process table for tests, like Spark's memory sink (at-least-once: rows are "
       "lost with the process; a replayed batch id is skipped)",
-      sluice::memory_sink::kMemoryOptions,
-      SLUICE_DETAIL_OPTION_COUNT(sluice::memory_sink::kMemoryOptions),
-      sluice::detail::ValidateFn<sluice::memory_sink::MemorySink>(),
-      nullptr,
-      &CreateMemorySink,
-      nullptr};
-  return &descriptor;
-}
-}  // namespace
-
-BOOST_DLL_ALIAS(sluice_plugin_entry, sluice_plugin)
+                       sluice::memory_sink::kMemoryOptions, sluice::memory_sink::MemorySink)
