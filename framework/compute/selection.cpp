@@ -102,15 +102,33 @@ Result<RecordBatchPtr> Filter(const RecordBatchPtr& batch, const Column& mask) {
 }
 
 ColumnPtr SliceColumn(const Column& column, int64_t offset, int64_t length) {
-  std::vector<RowIndex> rows(static_cast<size_t>(length));
-  for (int64_t i = 0; i < length; ++i) rows[static_cast<size_t>(i)] = static_cast<RowIndex>(offset + i);
-  return TakeColumn(column, rows.data(), length);
+  auto out = std::make_shared<Column>(column.type(), length);
+  if (IsVariableWidth(column.type())) {
+    const int32_t* in = column.offsets() + offset;
+    out->mutable_values().resize(static_cast<size_t>(length + 1) * sizeof(int32_t));
+    int32_t* offsets = reinterpret_cast<int32_t*>(out->mutable_values().data());
+    for (int64_t i = 0; i <= length; ++i) offsets[i] = in[i] - in[0];
+    out->mutable_data().assign(column.string_data() + in[0], column.string_data() + in[length]);
+  } else {
+    const size_t width = static_cast<size_t>(FixedWidth(column.type()));
+    const uint8_t* begin = column.values_buffer().data() + static_cast<size_t>(offset) * width;
+    out->mutable_values().assign(begin, begin + static_cast<size_t>(length) * width);
+  }
+  std::vector<uint8_t> validity;
+  if (const uint8_t* in = column.validity_bitmap()) {
+    validity.assign(BitmapBytes(length), 0);
+    for (int64_t i = 0; i < length; ++i)
+      if (GetBit(in, offset + i)) SetBit(validity.data(), i);
+  }
+  SetValidity(*out, std::move(validity));
+  return out;
 }
 
 RecordBatchPtr Slice(const RecordBatch& batch, int64_t offset, int64_t length) {
-  std::vector<RowIndex> rows(static_cast<size_t>(length));
-  for (int64_t i = 0; i < length; ++i) rows[static_cast<size_t>(i)] = static_cast<RowIndex>(offset + i);
-  return Take(batch, rows);
+  std::vector<ColumnPtr> columns;
+  columns.reserve(static_cast<size_t>(batch.num_columns()));
+  for (const auto& column : batch.columns()) columns.push_back(SliceColumn(*column, offset, length));
+  return std::make_shared<const RecordBatch>(batch.schema(), std::move(columns), length);
 }
 
 Result<ColumnPtr> ConcatenateColumns(const std::vector<ColumnPtr>& columns) {

@@ -22,14 +22,14 @@ std::vector<RowIndex> SelectedRows(const Column& mask);
 // A column holding rows `indices[0..count)` of `column`, in that order.
 ColumnPtr TakeColumn(const Column& column, const RowIndex* indices, int64_t count);
 
-// The batch's rows at `indices`, in that order; `schema` defaults to the batch's.
+// The batch's rows at `indices`, in that order, under the batch's schema.
 RecordBatchPtr Take(const RecordBatch& batch, const std::vector<RowIndex>& indices);
 
 // The rows of `batch` where `mask` is TRUE (NULL and FALSE drop the row). Returns
 // `batch` itself when every row is kept.
 Result<RecordBatchPtr> Filter(const RecordBatchPtr& batch, const Column& mask);
 
-// `length` rows of `column` starting at `offset`.
+// `length` rows of `column` starting at `offset` (copied: columns own their buffers).
 ColumnPtr SliceColumn(const Column& column, int64_t offset, int64_t length);
 RecordBatchPtr Slice(const RecordBatch& batch, int64_t offset, int64_t length);
 

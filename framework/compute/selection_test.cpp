@@ -12,7 +12,7 @@ namespace {
 
 using expr::testing::BoolColumn;
 using expr::testing::Cells;
-using expr::testing::Cells_;
+using expr::testing::CellTexts;
 using expr::testing::Float64Column;
 using expr::testing::Int64Column;
 using expr::testing::MakeBatch;
@@ -31,11 +31,11 @@ TEST(Selection, FilterKeepsTrueRowsOnly) {
   auto out = Filter(batch, *mask);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out.value()->num_rows(), 2);
-  EXPECT_EQ(Cells(out.value()->column(0)), (Cells_{"1", "4"}));
-  EXPECT_EQ(Cells(out.value()->column(1)), (Cells_{"a", ""}));
-  EXPECT_EQ(Cells(out.value()->column(2)), (Cells_{"0.5", "NULL"}));
-  EXPECT_EQ(Cells(out.value()->column(3)), (Cells_{"true", "true"}));
-  EXPECT_EQ(Cells(out.value()->column(4)), (Cells_{"2024-01-01 00:00:00", "2024-01-04 00:00:00"}));
+  EXPECT_EQ(Cells(out.value()->column(0)), (CellTexts{"1", "4"}));
+  EXPECT_EQ(Cells(out.value()->column(1)), (CellTexts{"a", ""}));
+  EXPECT_EQ(Cells(out.value()->column(2)), (CellTexts{"0.5", "NULL"}));
+  EXPECT_EQ(Cells(out.value()->column(3)), (CellTexts{"true", "true"}));
+  EXPECT_EQ(Cells(out.value()->column(4)), (CellTexts{"2024-01-01 00:00:00", "2024-01-04 00:00:00"}));
   EXPECT_EQ(out.value()->column(0).null_count(), 0);
 }
 
@@ -56,9 +56,9 @@ TEST(Selection, FilterRejectsWrongMask) {
 TEST(Selection, TakeRepeatsAndReorders) {
   auto batch = SampleBatch();
   auto out = Take(*batch, {3, 0, 0, 2});
-  EXPECT_EQ(Cells(out->column(0)), (Cells_{"4", "1", "1", "3"}));
-  EXPECT_EQ(Cells(out->column(1)), (Cells_{"", "a", "a", "NULL"}));
-  EXPECT_EQ(Cells(out->column(3)), (Cells_{"true", "true", "true", "NULL"}));
+  EXPECT_EQ(Cells(out->column(0)), (CellTexts{"4", "1", "1", "3"}));
+  EXPECT_EQ(Cells(out->column(1)), (CellTexts{"", "a", "a", "NULL"}));
+  EXPECT_EQ(Cells(out->column(3)), (CellTexts{"true", "true", "true", "NULL"}));
   EXPECT_EQ(out->column(1).null_count(), 1);
   EXPECT_EQ(Take(*batch, {})->num_rows(), 0);
 }
@@ -67,13 +67,13 @@ TEST(Selection, SliceAndConcatenate) {
   auto batch = SampleBatch();
   auto first = Slice(*batch, 0, 2);
   auto rest = Slice(*batch, 2, 2);
-  EXPECT_EQ(Cells(rest->column(1)), (Cells_{"NULL", ""}));
+  EXPECT_EQ(Cells(rest->column(1)), (CellTexts{"NULL", ""}));
   auto joined = Concatenate({first, rest});
   ASSERT_TRUE(joined.ok());
   for (int c = 0; c < batch->num_columns(); ++c)
     EXPECT_EQ(Cells(joined.value()->column(c)), Cells(batch->column(c))) << "column " << c;
   auto no_nulls = Concatenate({Slice(*batch, 0, 1), Slice(*batch, 3, 1)});
-  EXPECT_EQ(Cells(no_nulls.value()->column(1)), (Cells_{"a", ""}));
+  EXPECT_EQ(Cells(no_nulls.value()->column(1)), (CellTexts{"a", ""}));
   EXPECT_EQ(no_nulls.value()->column(1).null_count(), 0);
   auto other = MakeBatch({Int64Column("i", {1})});
   EXPECT_FALSE(Concatenate({batch, other}).ok());
@@ -114,8 +114,31 @@ TEST(StringColumnWriter, AppendsNullsAndInPlaceValues) {
   EXPECT_EQ(column->length(), 24);
   EXPECT_EQ(column->null_count(), 1);
   auto cells = Cells(*column);
-  EXPECT_EQ((std::vector<std::string>(cells.begin(), cells.begin() + 5)), (Cells_{"ab", "NULL", "x", "pq", "z"}));
+  EXPECT_EQ((std::vector<std::string>(cells.begin(), cells.begin() + 5)), (CellTexts{"ab", "NULL", "x", "pq", "z"}));
   EXPECT_EQ(cells.back(), "z");
+}
+
+}  // namespace
+}  // namespace sluice::compute
+
+namespace sluice::compute {
+namespace {
+
+TEST(Selection, SliceMatchesTakeOfTheSameRows) {
+  auto batch = SampleBatch();
+  for (int64_t offset = 0; offset <= 4; ++offset) {
+    for (int64_t length = 0; offset + length <= 4; ++length) {
+      std::vector<RowIndex> rows;
+      for (int64_t i = 0; i < length; ++i) rows.push_back(static_cast<RowIndex>(offset + i));
+      auto sliced = Slice(*batch, offset, length);
+      auto taken = Take(*batch, rows);
+      ASSERT_EQ(sliced->num_rows(), length);
+      for (int c = 0; c < batch->num_columns(); ++c) {
+        EXPECT_EQ(Cells(sliced->column(c)), Cells(taken->column(c))) << offset << "+" << length << " column " << c;
+        EXPECT_EQ(sliced->column(c).null_count(), taken->column(c).null_count());
+      }
+    }
+  }
 }
 
 }  // namespace

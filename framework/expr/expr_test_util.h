@@ -118,6 +118,6 @@ inline ExprError CompileError(std::string_view text, const Schema& schema) {
   return error;
 }
 
-using Cells_ = std::vector<std::string>;
+using CellTexts = std::vector<std::string>;
 
 }  // namespace sluice::expr::testing

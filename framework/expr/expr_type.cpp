@@ -40,6 +40,8 @@ std::shared_ptr<Column> Scalar::Materialize(int64_t rows) const {
   if (!valid) return compute::MakeAllNullColumn(type, rows);
   if (IsVariableWidth(type)) {
     auto column = std::make_shared<Column>(type, rows);
+    column->mutable_values().assign(static_cast<size_t>(rows + 1) * sizeof(int32_t), 0);
+    if (bytes.empty()) return column;  // every offset is 0
     column->mutable_data().resize(bytes.size() * static_cast<size_t>(rows));
     column->mutable_values().resize(static_cast<size_t>(rows + 1) * sizeof(int32_t));
     int32_t* offsets = reinterpret_cast<int32_t*>(column->mutable_values().data());

@@ -9,7 +9,7 @@ namespace sluice::expr {
 namespace {
 
 using testing::Cells;
-using testing::Cells_;
+using testing::CellTexts;
 using testing::Int64Column;
 using testing::MakeBatch;
 using testing::StringColumn;
@@ -36,9 +36,9 @@ TEST(Projection, NamesTypesAndAliases) {
   EXPECT_EQ(p->output_schema()->ToString(), "id BIGINT, shout STRING, tens BIGINT, Name STRING, length(Name) BIGINT, the id BIGINT");
   auto out = Apply(*p, *batch);
   EXPECT_EQ(out->num_rows(), 2);
-  EXPECT_EQ(Cells(out->column(1)), (Cells_{"ANN", "NULL"}));
-  EXPECT_EQ(Cells(out->column(2)), (Cells_{"10", "20"}));
-  EXPECT_EQ(Cells(out->column(4)), (Cells_{"3", "NULL"}));
+  EXPECT_EQ(Cells(out->column(1)), (CellTexts{"ANN", "NULL"}));
+  EXPECT_EQ(Cells(out->column(2)), (CellTexts{"10", "20"}));
+  EXPECT_EQ(Cells(out->column(4)), (CellTexts{"3", "NULL"}));
   // A bare column is shared, not copied.
   EXPECT_EQ(out->column_ptr(0), batch->column_ptr(0));
 }
@@ -49,7 +49,7 @@ TEST(Projection, StarExpandsEveryColumn) {
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->output_schema()->ToString(), "a BIGINT, b STRING, c BIGINT");
   auto out = Apply(*p, *batch);
-  EXPECT_EQ(Cells(out->column(2)), (Cells_{"2"}));
+  EXPECT_EQ(Cells(out->column(2)), (CellTexts{"2"}));
 }
 
 TEST(Projection, ExplodeMultipliesRows) {
@@ -61,9 +61,9 @@ TEST(Projection, ExplodeMultipliesRows) {
   auto out = Apply(*p, *batch);
   // A NULL array yields no rows; "" splits into [""], one row.
   EXPECT_EQ(out->num_rows(), 7);
-  EXPECT_EQ(Cells(out->column(0)), (Cells_{"1", "1", "3", "4", "5", "5", "5"}));
-  EXPECT_EQ(Cells(out->column(1)), (Cells_{"a", "b", "c", "", "d", "e", "f"}));
-  EXPECT_EQ(Cells(out->column(2)), (Cells_{"A B", "A B", "C", "", "D E F", "D E F", "D E F"}));
+  EXPECT_EQ(Cells(out->column(0)), (CellTexts{"1", "1", "3", "4", "5", "5", "5"}));
+  EXPECT_EQ(Cells(out->column(1)), (CellTexts{"a", "b", "c", "", "d", "e", "f"}));
+  EXPECT_EQ(Cells(out->column(2)), (CellTexts{"A B", "A B", "C", "", "D E F", "D E F", "D E F"}));
 }
 
 TEST(Projection, ExplodeWithoutAliasIsNamedCol) {
@@ -72,7 +72,7 @@ TEST(Projection, ExplodeWithoutAliasIsNamedCol) {
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->output_schema()->ToString(), "col STRING");
   auto out = Apply(*p, *batch);
-  EXPECT_EQ(Cells(out->column(0)), (Cells_{"x", "y", "z"}));
+  EXPECT_EQ(Cells(out->column(0)), (CellTexts{"x", "y", "z"}));
 }
 
 TEST(Projection, ExplodeOfOnlyEmptyInputGivesNoRows) {
@@ -91,14 +91,14 @@ TEST(Projection, FromJsonExpandsIntoOneColumnPerField) {
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->output_schema()->ToString(), "id BIGINT, a BIGINT, b STRING");
   auto out = Apply(*p, *batch);
-  EXPECT_EQ(Cells(out->column(1)), (Cells_{"5", "NULL", "NULL"}));
-  EXPECT_EQ(Cells(out->column(2)), (Cells_{"x", "NULL", "NULL"}));
+  EXPECT_EQ(Cells(out->column(1)), (CellTexts{"5", "NULL", "NULL"}));
+  EXPECT_EQ(Cells(out->column(2)), (CellTexts{"x", "NULL", "NULL"}));
   auto aliased = MakeProjection({"from_json(value, 'a INT, b STRING') AS j", "id"}, *batch->schema());
   ASSERT_NE(aliased, nullptr);
   EXPECT_EQ(aliased->output_schema()->ToString(), "a BIGINT, b STRING, id BIGINT");
   auto field = MakeProjection({"from_json(value, 'a INT, b STRING').b AS b_only"}, *batch->schema());
   ASSERT_NE(field, nullptr);
-  EXPECT_EQ(Cells(Apply(*field, *batch)->column(0)), (Cells_{"x", "NULL", "NULL"}));
+  EXPECT_EQ(Cells(Apply(*field, *batch)->column(0)), (CellTexts{"x", "NULL", "NULL"}));
 }
 
 TEST(Projection, WithColumnReplacesInPlaceOrAppends) {
@@ -107,11 +107,11 @@ TEST(Projection, WithColumnReplacesInPlaceOrAppends) {
   auto replace = Projection::MakeWithColumn("A", "a * 100", *batch->schema(), &error);
   ASSERT_NE(replace, nullptr) << error.message;
   EXPECT_EQ(replace->output_schema()->ToString(), "A BIGINT, b STRING");
-  EXPECT_EQ(Cells(Apply(*replace, *batch)->column(0)), (Cells_{"100", "200"}));
+  EXPECT_EQ(Cells(Apply(*replace, *batch)->column(0)), (CellTexts{"100", "200"}));
   auto append = Projection::MakeWithColumn("c", "concat(b, a)", *batch->schema(), &error);
   ASSERT_NE(append, nullptr) << error.message;
   EXPECT_EQ(append->output_schema()->ToString(), "a BIGINT, b STRING, c STRING");
-  EXPECT_EQ(Cells(Apply(*append, *batch)->column(2)), (Cells_{"x1", "y2"}));
+  EXPECT_EQ(Cells(Apply(*append, *batch)->column(2)), (CellTexts{"x1", "y2"}));
   EXPECT_EQ(Projection::MakeWithColumn("c", "nope + 1", *batch->schema(), &error), nullptr);
   EXPECT_EQ(error.offset, 0u);
   EXPECT_EQ(error.message, "unknown column 'nope'; available: a, b");
@@ -124,8 +124,8 @@ TEST(Predicate, KeepsOnlyTrueRows) {
   ASSERT_NE(where, nullptr) << error.message;
   auto out = where->Filter(batch, EvalContext{});
   ASSERT_TRUE(out.ok());
-  EXPECT_EQ(Cells(out.value()->column(0)), (Cells_{"2"}));
-  EXPECT_EQ(Cells(out.value()->column(1)), (Cells_{"b"}));
+  EXPECT_EQ(Cells(out.value()->column(0)), (CellTexts{"2"}));
+  EXPECT_EQ(Cells(out.value()->column(1)), (CellTexts{"b"}));
   // Every row kept: the same batch comes back.
   auto all = Predicate::Make("TRUE", *batch->schema(), &error);
   EXPECT_EQ(all->Filter(batch, EvalContext{}).value(), batch);
@@ -133,7 +133,7 @@ TEST(Predicate, KeepsOnlyTrueRows) {
   ASSERT_NE(none, nullptr);
   EXPECT_EQ(none->Filter(batch, EvalContext{}).value()->num_rows(), 0);
   auto is_null = Predicate::Make("s IS NULL OR n IS NULL", *batch->schema(), &error);
-  EXPECT_EQ(Cells(is_null->Filter(batch, EvalContext{}).value()->column(0)), (Cells_{"NULL", "5"}));
+  EXPECT_EQ(Cells(is_null->Filter(batch, EvalContext{}).value()->column(0)), (CellTexts{"NULL", "5"}));
 }
 
 TEST(ThreadSafety, OneCompiledExpressionFromTwoThreads) {
