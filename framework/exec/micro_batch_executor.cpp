@@ -5,6 +5,7 @@
 
 #include "common/ids.h"
 #include "common/logging.h"
+#include "sluice/crash_point.h"
 #include "sluice/value_format.h"
 
 namespace sluice {
@@ -112,13 +113,63 @@ void MicroBatchExecutor::StopAll() {
     }
 }
 
+Status MicroBatchExecutor::Recover() {
+  const PipelineSpec& spec = query_.spec;
+  QueryShape shape;
+  shape.pipeline_name = spec.name;
+  for (const auto& s : query_.sources) shape.sources.push_back({s.spec.name, s.spec.type, ""});
+  for (const auto& s : query_.sinks) {
+    std::string path;
+    if (auto it = s.spec.options.find("path"); it != s.spec.options.end())
+      if (auto* p = std::get_if<std::string>(&it->second.value)) path = ResolvePath(spec.directory, *p);
+    shape.sinks.push_back({s.spec.name, s.spec.type, path});
+  }
+  SLUICE_ASSIGN_OR_RETURN(checkpoint_, Checkpoint::Open(spec.checkpoint, shape));
+  SLUICE_ASSIGN_OR_RETURN(auto latest, checkpoint_->offsets().Latest());
+  if (!latest) return Status::OK();  // a new query
+  const int64_t n = *latest;
+  const size_t sources = query_.sources.size();
+  SLUICE_ASSIGN_OR_RETURN(OffsetSeq end, checkpoint_->offsets().Get(n, sources));
+  if (checkpoint_->commits().Exists(n)) {
+    SLUICE_RETURN_IF_ERROR(checkpoint_->commits().Get(n).status());
+    committed_ = end.offsets;
+    next_batch_id_ = n + 1;
+    for (size_t i = 0; i < sources; ++i)
+      if (committed_[i]) SLUICE_RETURN_IF_ERROR(query_.sources[i].source->Commit(*committed_[i]));
+    LogInfo("resuming query '" + spec.name + "' after committed batch " + std::to_string(n));
+    return Status::OK();
+  }
+  // Batch n was planned but not committed: redo it with the same range.
+  std::vector<std::optional<Offset>> start(sources);
+  if (n > 0) {
+    if (!checkpoint_->commits().Exists(n - 1))
+      return Status::Corruption("checkpoint " + spec.checkpoint + " has offsets/" + std::to_string(n) +
+                                " but neither commits/" + std::to_string(n) + " nor commits/" + std::to_string(n - 1) +
+                                "; the checkpoint is corrupt: restore it from a backup or start a new checkpoint");
+    SLUICE_RETURN_IF_ERROR(checkpoint_->commits().Get(n - 1).status());
+    SLUICE_ASSIGN_OR_RETURN(OffsetSeq prev, checkpoint_->offsets().Get(n - 1, sources));
+    start = prev.offsets;
+  }
+  PendingBatch pending{n, std::vector<SourceRange>(sources), end.metadata.batch_timestamp_ms};
+  for (size_t i = 0; i < sources; ++i) pending.ranges[i] = {start[i], end.offsets[i]};
+  committed_ = start;
+  for (size_t i = 0; i < sources; ++i)
+    if (committed_[i]) SLUICE_RETURN_IF_ERROR(query_.sources[i].source->Commit(*committed_[i]));
+  next_batch_id_ = n;
+  pending_ = std::move(pending);
+  LogInfo("query '" + spec.name + "' recovering: batch " + std::to_string(n) +
+          " was planned but not committed; running it again with the same offsets");
+  return Status::OK();
+}
+
 Status MicroBatchExecutor::Run() {
   const PipelineSpec& spec = query_.spec;
   std::string progress_file = options_.progress_file.empty() ? spec.progress_file : options_.progress_file;
   if (progress_file.empty() && !spec.checkpoint.empty()) progress_file = spec.checkpoint + "/progress.jsonl";
   SLUICE_RETURN_IF_ERROR(progress_.Open(progress_file));
 
-  const std::string query_id = NewUuid();
+  if (!spec.checkpoint.empty()) SLUICE_RETURN_IF_ERROR(Recover());
+  const std::string query_id = checkpoint_ ? checkpoint_->query_id() : NewUuid();
   const std::string run_id = NewUuid();
   const TriggerKind trigger = spec.trigger.kind;
   const ReadLimit limit = trigger == TriggerKind::kOnce ? ReadLimit::kAll : ReadLimit::kDefault;
@@ -128,27 +179,35 @@ Status MicroBatchExecutor::Run() {
     for (auto& s : query_.sources)
       SLUICE_RETURN_IF_ERROR(s.source->PrepareForAvailableNow().WithContext("source '" + s.spec.name + "'"));
 
-  int64_t batch_id = 0;
   int64_t previous_trigger_start = 0;
   Status result;
   while (!stop_) {
     const int64_t trigger_start = SteadyMicros();
-    const int64_t trigger_wall = NowMicros();
+    int64_t trigger_wall = NowMicros();
+    const int64_t batch_id = next_batch_id_;
+    const bool replay = pending_.has_value();
 
-    // Plan: how far may each source go?
+    // Plan: how far may each source go? A replayed batch reuses its logged plan.
     std::vector<SourceRange> ranges(query_.sources.size());
     bool any_data = false;
-    for (size_t i = 0; i < query_.sources.size(); ++i) {
-      auto latest = query_.sources[i].source->LatestOffset(committed_[i], limit);
-      if (!latest.ok()) {
-        result = latest.status().WithContext("source '" + query_.sources[i].spec.name + "'");
-        break;
+    if (replay) {
+      ranges = pending_->ranges;
+      trigger_wall = pending_->timestamp_ms * 1000;
+      pending_.reset();
+      any_data = true;
+    } else {
+      for (size_t i = 0; i < query_.sources.size(); ++i) {
+        auto latest = query_.sources[i].source->LatestOffset(committed_[i], limit);
+        if (!latest.ok()) {
+          result = latest.status().WithContext("source '" + query_.sources[i].spec.name + "'");
+          break;
+        }
+        ranges[i].start = committed_[i];
+        ranges[i].end = *latest;
+        any_data |= ranges[i].has_data();
       }
-      ranges[i].start = committed_[i];
-      ranges[i].end = *latest;
-      any_data |= ranges[i].has_data();
+      if (!result.ok()) break;
     }
-    if (!result.ok()) break;
     const int64_t latest_offset_micros = SteadyMicros() - trigger_start;
 
     if (!any_data) {
@@ -158,6 +217,18 @@ Status MicroBatchExecutor::Run() {
       continue;
     }
 
+    // Write-ahead: the range is durable before any of it is processed.
+    if (checkpoint_ && !replay) {
+      CrashPoint("executor:before-offset-write");
+      OffsetSeq seq;
+      seq.metadata.batch_timestamp_ms = trigger_wall / 1000;
+      trigger_wall = seq.metadata.batch_timestamp_ms * 1000;  // what a replay will see
+      for (const auto& r : ranges) seq.offsets.push_back(r.has_data() ? r.end : r.start);
+      result = checkpoint_->offsets().Add(batch_id, seq);
+      if (!result.ok()) break;
+      CrashPoint("offset-log:after-write");
+    }
+
     BatchStats stats;
     eval_ctx_.batch_timestamp_micros = trigger_wall;
     result = RunBatch(batch_id, ranges, stats);
@@ -165,12 +236,27 @@ Status MicroBatchExecutor::Run() {
       result = result.WithContext("batch " + std::to_string(batch_id));
       break;
     }
+    CrashPoint("executor:after-sinks");
+    if (checkpoint_) {
+      result = checkpoint_->commits().Add(batch_id, CommitMetadata{});
+      if (!result.ok()) break;
+      CrashPoint("commit-log:after-write");
+    }
     // Every sink has the batch: sources may forget what it read.
     for (size_t i = 0; i < query_.sources.size(); ++i) {
       if (!ranges[i].has_data()) continue;
       Status st = query_.sources[i].source->Commit(*ranges[i].end);
       if (!st.ok()) LogWarn("source '" + query_.sources[i].spec.name + "' commit failed: " + st.message());
       committed_[i] = ranges[i].end;
+    }
+    if (checkpoint_) {
+      // Keep the last min_batches_to_retain entries, as Spark does.
+      int64_t keep_from = batch_id - spec.min_batches_to_retain + 1;
+      if (keep_from > 0) {
+        Status purged = checkpoint_->offsets().PurgeBefore(keep_from);
+        if (purged.ok()) purged = checkpoint_->commits().PurgeBefore(keep_from);
+        if (!purged.ok()) LogWarn("cannot purge old checkpoint entries: " + purged.message());
+      }
     }
     ++batches_run_;
 
@@ -211,12 +297,13 @@ Status MicroBatchExecutor::Run() {
     if (options_.on_progress) options_.on_progress(ev);
 
     previous_trigger_start = trigger_start;
-    ++batch_id;
-    if (trigger == TriggerKind::kOnce) break;
+    next_batch_id_ = batch_id + 1;
+    if (trigger == TriggerKind::kOnce && !replay) break;
     if (trigger == TriggerKind::kProcessingTime)
       WaitFor(spec.trigger.interval_micros - (SteadyMicros() - trigger_start));
   }
-  if (stop_ && result.ok()) LogInfo("query '" + spec.name + "' stopped on request after " + std::to_string(batches_run_) + " batches");
+  if (stop_ && result.ok())
+    LogInfo("query '" + spec.name + "' stopped on request after " + std::to_string(batches_run_) + " batches");
   StopAll();
   return result;
 }

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint.h"
 #include "common/worker_pool.h"
 #include "exec/dead_letter_writer.h"
 #include "exec/progress_reporter.h"
@@ -59,6 +60,9 @@ class MicroBatchExecutor {
   Status ReadSources(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats,
                      std::vector<std::vector<RecordBatchPtr>>& node_outputs);
   Status RunStep(const QueryNode& node, const std::vector<RecordBatchPtr>& input, std::vector<RecordBatchPtr>& out);
+  // Opens the checkpoint and works out where to resume: the next batch id,
+  // the committed offsets, and a batch to redo if its commit never happened.
+  Status Recover();
   void WaitFor(int64_t micros);
   void StopAll();
 
@@ -72,6 +76,16 @@ class MicroBatchExecutor {
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   int64_t batches_run_ = 0;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  int64_t next_batch_id_ = 0;
+  // A batch found in the offset log without its commit: rerun first, with
+  // exactly its ranges, id and timestamp.
+  struct PendingBatch {
+    int64_t batch_id;
+    std::vector<SourceRange> ranges;
+    int64_t timestamp_ms;
+  };
+  std::optional<PendingBatch> pending_;
   expr::EvalContext eval_ctx_;
 };
 

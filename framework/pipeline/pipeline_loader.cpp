@@ -166,11 +166,14 @@ class Loader {
           if (d.ok()) spec.idle_poll_micros = *d;
           else Error(Pos(v), "pipeline.idle_poll_interval: " + d.status().message());
         }
+      } else if (k == "min_batches_to_retain") {
+        if (auto* i = v.as_integer(); i && i->get() >= 1) spec.min_batches_to_retain = i->get();
+        else Error(Pos(v), "pipeline.min_batches_to_retain must be an integer >= 1");
       } else if (k == "trigger") {
         LoadTrigger(v, spec.trigger);
       } else {
         Error(Pos(key.source().begin), "unknown key '" + k + "' in [pipeline]; expected name, trigger, checkpoint, "
-              "output_mode, threads, progress_file or idle_poll_interval");
+              "output_mode, threads, progress_file, idle_poll_interval or min_batches_to_retain");
       }
     }
   }

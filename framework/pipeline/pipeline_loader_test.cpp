@@ -121,7 +121,7 @@ input = "x"
   EXPECT_EQ(got[1], "/pipes/p.toml:17:2: error: unknown top-level key 'extra'; expected [pipeline], [sources.<name>], "
                     "[[steps]] or [sinks.<name>]");
   EXPECT_EQ(got[2], "/pipes/p.toml:2:1: error: unknown key 'trigerr' in [pipeline]; expected name, trigger, checkpoint, "
-                    "output_mode, threads, progress_file or idle_poll_interval");
+                    "output_mode, threads, progress_file, idle_poll_interval or min_batches_to_retain");
   EXPECT_EQ(got[3], "/pipes/p.toml:5:1: error: step name 'in' is already used at line 3");
 }
 

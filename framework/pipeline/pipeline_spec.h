@@ -108,6 +108,7 @@ struct PipelineSpec {
   int threads = 0;            // 0 = one per core
   std::string progress_file;  // resolved; empty = <checkpoint>/progress.jsonl or none
   int64_t idle_poll_micros = 100000;
+  int64_t min_batches_to_retain = 100;  // offset/commit entries kept, as Spark's minBatchesToRetain
   std::vector<SourceSpec> sources;
   std::vector<StepSpec> steps;
   std::vector<SinkSpec> sinks;

@@ -1,6 +1,7 @@
 // Everything a plugin needs, in one include.
 #pragma once
 
+#include "sluice/crash_point.h"
 #include "sluice/options.h"
 #include "sluice/plugin.h"
 #include "sluice/record_batch.h"
