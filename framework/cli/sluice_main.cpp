@@ -3,6 +3,7 @@
 //   sluice [--plugin-dir DIR]... plugins [--json]
 //   sluice [--plugin-dir DIR]... validate PIPELINE.toml
 //   sluice [--plugin-dir DIR]... run PIPELINE.toml [--progress-file FILE]
+//   sluice checkpoint inspect DIR
 //
 // Exit codes: 0 success, 1 the query failed while running, 2 the pipeline or
 // the command line is invalid (nothing ran), 130/143 stopped by SIGINT/SIGTERM
@@ -15,6 +16,7 @@
 #include <iostream>
 #include <thread>
 
+#include "checkpoint/checkpoint_inspector.h"
 #include "common/json_writer.h"
 #include "common/logging.h"
 #include "exec/micro_batch_executor.h"
@@ -186,6 +188,12 @@ int main(int argc, char** argv) {
   run_cmd->add_option("pipeline", run_file, "Pipeline TOML file")->required();
   run_cmd->add_option("--progress-file", progress_file, "Append progress events (JSON lines) to this file");
 
+  auto* checkpoint_cmd = app.add_subcommand("checkpoint", "Look into a checkpoint directory");
+  checkpoint_cmd->require_subcommand(1);
+  auto* inspect_cmd = checkpoint_cmd->add_subcommand("inspect", "Print the query id, retained batches and sink manifests");
+  std::string inspect_dir;
+  inspect_cmd->add_option("dir", inspect_dir, "Checkpoint directory")->required();
+
   app.add_subcommand("version", "Print the version and ABI version");
 
   try {
@@ -203,6 +211,16 @@ int main(int argc, char** argv) {
 
   if (app.got_subcommand("version")) {
     std::printf("sluice %s (plugin ABI %u)\n", SLUICE_VERSION_STRING, SLUICE_ABI_VERSION);
+    return 0;
+  }
+
+  if (app.got_subcommand("checkpoint")) {
+    auto text = InspectCheckpoint(inspect_dir);
+    if (!text.ok()) {
+      std::fprintf(stderr, "error: %s\n", text.status().message().c_str());
+      return 2;
+    }
+    std::printf("%s", text->c_str());
     return 0;
   }
 
