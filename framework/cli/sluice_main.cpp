@@ -151,7 +151,8 @@ int Run(const std::string& file, const PluginRegistry& registry, const std::stri
     LogError("query '" + query->spec.name + "' failed: " + st.ToString());
     return 1;
   }
-  LogInfo("query '" + query->spec.name + "' finished after " + std::to_string(executor.batches_run()) + " batches");
+  int64_t n = executor.batches_run();
+  LogInfo("query '" + query->spec.name + "' finished after " + std::to_string(n) + (n == 1 ? " batch" : " batches"));
   int sig = stop_signal.load();
   return sig ? 128 + sig : 0;
 }
