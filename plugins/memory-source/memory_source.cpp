@@ -8,6 +8,7 @@
 // long as the process, and several sources may read it.
 #include <boost/dll/alias.hpp>
 
+#include <charconv>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -142,7 +143,10 @@ class MemorySource final : public Source {
   }
 
   Status ReadPartition(const std::string& partition, ReadContext& ctx) override {
-    const int64_t index = std::stoll(partition);
+    int64_t index = -1;
+    auto parsed = std::from_chars(partition.data(), partition.data() + partition.size(), index);
+    if (parsed.ec != std::errc() || parsed.ptr != partition.data() + partition.size())
+      return Status::InvalidArgument("'" + partition + "' is not a memory source partition");
     RecordBatchPtr batch = BatchAt(index);
     if (!batch) return Status::NotFound("memory stream '" + stream_ + "' has no batch " + partition);
     SLUICE_RETURN_IF_ERROR(CheckSchema(*batch, index));

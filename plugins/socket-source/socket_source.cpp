@@ -95,11 +95,11 @@ class LineBuffer {
   void Append(const char* data, size_t size, int64_t arrival_micros) {
     size_t scan_from = text_.size();
     text_.append(data, size);
-    for (size_t i = scan_from; i < text_.size(); ++i) {
-      if (text_[i] != '\n') continue;
-      size_t end = (i > pending_begin_ && text_[i - 1] == '\r') ? i - 1 : i;
+    while (const void* found = std::memchr(text_.data() + scan_from, '\n', text_.size() - scan_from)) {
+      const size_t newline = static_cast<size_t>(static_cast<const char*>(found) - text_.data());
+      const size_t end = (newline > pending_begin_ && text_[newline - 1] == '\r') ? newline - 1 : newline;
       spans_.push_back({pending_begin_, end, arrival_micros});
-      pending_begin_ = i + 1;
+      pending_begin_ = scan_from = newline + 1;
     }
   }
 

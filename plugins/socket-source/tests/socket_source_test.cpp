@@ -187,6 +187,25 @@ TEST(SocketSource, CommitDiscardsLinesBeforeTheOffset) {
   EXPECT_EQ(ReadRows(*source, LinesOffset(3), LinesOffset(4)), (Lines{R"({"value":"four"})"}));
 }
 
+TEST(SocketSource, ManyLinesAreEmittedInPreferredBatches) {
+  TestServer server;
+  auto source = Connect(server, {{"host", std::string("127.0.0.1")}});
+  ASSERT_TRUE(source);
+  ConnectAndAccept(*source, server);
+  const int64_t lines = kPreferredBatchRows + 7;
+  std::string text;
+  for (int64_t i = 0; i < lines; ++i) text += "line " + std::to_string(i) + "\n";
+  server.Send(text);
+  ASSERT_TRUE(AwaitLines(*source, std::nullopt, lines));
+  auto batches = ReadRange(*source, std::nullopt, LinesOffset(lines));
+  ASSERT_TRUE(batches.ok());
+  ASSERT_EQ(batches->size(), 2u);
+  EXPECT_EQ((*batches)[0]->num_rows(), kPreferredBatchRows);
+  EXPECT_EQ((*batches)[0]->column(0).string_at(0), "line 0");
+  EXPECT_EQ((*batches)[1]->num_rows(), 7);
+  EXPECT_EQ((*batches)[1]->column(0).string_at(6), "line " + std::to_string(lines - 1));
+}
+
 TEST(SocketSource, RestartedSourceNumbersLinesAfterTheGivenOffset) {
   TestServer server;
   {
