@@ -367,16 +367,5 @@ const OptionSpec kOptions[] = {
 }  // namespace
 }  // namespace sluice::file_source
 
-// What SLUICE_REGISTER_SOURCE expands to, spelled out: that macro's lambda has
-// template-argument commas outside parentheses, so it cannot be used as is.
-namespace sluice::file_source {
-namespace {
-Source* CreateFileSource(const SourceContext& ctx, Status* error) {
-  return detail::Create<FileSource, detail::GuardedSource, Source>("file", ctx, error);
-}
-}  // namespace
-}  // namespace sluice::file_source
-
-SLUICE_DETAIL_REGISTER(::sluice::PluginKind::kSource, "file", "0.1.0",
-                       "Reads each new file in a directory once: text, csv or jsonl", sluice::file_source::kOptions,
-                       &sluice::file_source::CreateFileSource, nullptr, nullptr, sluice::file_source::FileSource)
+SLUICE_REGISTER_SOURCE("file", SLUICE_VERSION_STRING, "Reads each new file in a directory once: text, csv or jsonl",
+                       sluice::file_source::kOptions, sluice::file_source::FileSource)

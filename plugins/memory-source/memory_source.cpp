@@ -206,18 +206,10 @@ const OptionSpec kOptions[] = {
      "initial rows, each a JSON object such as '{\"id\":1,\"name\":\"a\"}'; they form the first batch"},
 };
 
-// What SLUICE_REGISTER_SOURCE expands to, spelled out: that macro's lambda has
-// template-argument commas outside parentheses, so it cannot be used as is.
-Source* CreateMemorySource(const SourceContext& ctx, Status* error) {
-  return detail::Create<MemorySource, detail::GuardedSource, Source>("memory", ctx, error);
-}
-
 }  // namespace
 }  // namespace sluice::memory_source
 
-SLUICE_DETAIL_REGISTER(::sluice::PluginKind::kSource, "memory", "0.1.0",
-                       "Rows pushed in-process into a named stream, for tests and embedding",
-                       sluice::memory_source::kOptions, &sluice::memory_source::CreateMemorySource, nullptr, nullptr,
-                       sluice::memory_source::MemorySource)
+SLUICE_REGISTER_SOURCE("memory", SLUICE_VERSION_STRING, "Rows pushed in-process into a named stream, for tests and embedding",
+                       sluice::memory_source::kOptions, sluice::memory_source::MemorySource)
 
 BOOST_DLL_ALIAS(sluice::memory_source::PushRows, sluice_memory_source_push)

@@ -175,15 +175,8 @@ const OptionSpec kOptions[] = {
     {"num_partitions", OptionType::kInt, "1", false, "pieces each batch's value range is split into, read in parallel"},
 };
 
-// What SLUICE_REGISTER_SOURCE expands to, spelled out: that macro's lambda has
-// template-argument commas outside parentheses, so it cannot be used as is.
-Source* CreateRateSource(const SourceContext& ctx, Status* error) {
-  return detail::Create<RateSource, detail::GuardedSource, Source>("rate", ctx, error);
-}
-
 }  // namespace
 }  // namespace sluice::rate_source
 
-SLUICE_DETAIL_REGISTER(::sluice::PluginKind::kSource, "rate", "0.1.0",
-                       "Generates (timestamp, value) rows at a fixed rate per second", sluice::rate_source::kOptions,
-                       &sluice::rate_source::CreateRateSource, nullptr, nullptr, sluice::rate_source::RateSource)
+SLUICE_REGISTER_SOURCE("rate", SLUICE_VERSION_STRING, "Generates (timestamp, value) rows at a fixed rate per second",
+                       sluice::rate_source::kOptions, sluice::rate_source::RateSource)

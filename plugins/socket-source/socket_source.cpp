@@ -321,16 +321,8 @@ const OptionSpec kOptions[] = {
      "add a `timestamp TIMESTAMP` column holding each line's arrival time"},
 };
 
-// What SLUICE_REGISTER_SOURCE expands to, spelled out: that macro's lambda has
-// template-argument commas outside parentheses, so it cannot be used as is.
-Source* CreateSocketSource(const SourceContext& ctx, Status* error) {
-  return detail::Create<SocketSource, detail::GuardedSource, Source>("socket", ctx, error);
-}
-
 }  // namespace
 }  // namespace sluice::socket_source
 
-SLUICE_DETAIL_REGISTER(::sluice::PluginKind::kSource, "socket", "0.1.0",
-                       "Lines of text from a TCP server (not fault-tolerant: for demos and tests)",
-                       sluice::socket_source::kOptions, &sluice::socket_source::CreateSocketSource, nullptr, nullptr,
-                       sluice::socket_source::SocketSource)
+SLUICE_REGISTER_SOURCE("socket", SLUICE_VERSION_STRING, "Lines of text from a TCP server (not fault-tolerant: for demos and tests)",
+                       sluice::socket_source::kOptions, sluice::socket_source::SocketSource)
