@@ -6,6 +6,8 @@
 // on construction, so a restarted source neither re-reads a file nor maps an
 // old offset to different files. Hidden files ('.' or '_' prefix) and "*.tmp"
 // are ignored: writers are expected to write elsewhere and rename into place.
+// A directory written by sluice's file sink is read through its manifest
+// (_sluice_metadata): only committed files count.
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
@@ -319,9 +321,47 @@ class FileSource final : public Source {
                               "; the checkpoint's file log is missing or belongs to another source");
   }
 
+  // A directory written by sluice's file sink has a manifest,
+  // _sluice_metadata/<batchId>, naming its committed files ("v1", then one
+  // {"path": ...} object per line). Only those files are data: any other is
+  // an attempt that crashed before committing. nullopt: no manifest here.
+  Result<std::optional<std::unordered_set<std::string>>> ManifestFiles() const {
+    const fs::path manifest_dir = fs::path(settings_.directory) / "_sluice_metadata";
+    std::error_code ec;
+    if (!fs::is_directory(manifest_dir, ec)) return std::optional<std::unordered_set<std::string>>();
+    std::unordered_set<std::string> names;
+    simdjson::dom::parser parser;
+    for (const auto& entry : fs::directory_iterator(manifest_dir, ec)) {
+      std::string id = entry.path().filename().string();
+      if (id.empty() || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+      simdjson::padded_string content;
+      if (simdjson::padded_string::load(entry.path().string()).get(content) != simdjson::SUCCESS)
+        return Status::IOError("cannot read manifest entry " + entry.path().string());
+      std::string_view text(content.data(), content.size());
+      size_t line_start = text.find('\n');
+      if (text.substr(0, line_start) != "v1")
+        return Status::Corruption("manifest entry " + entry.path().string() + " does not start with v1");
+      while (line_start != std::string_view::npos && line_start + 1 < text.size()) {
+        size_t next = text.find('\n', line_start + 1);
+        std::string line(text.substr(line_start + 1, next == std::string_view::npos ? std::string_view::npos
+                                                                                     : next - line_start - 1));
+        line_start = next;
+        if (line.empty()) continue;
+        simdjson::dom::element e;
+        std::string_view path;
+        if (parser.parse(line).get(e) != simdjson::SUCCESS || e["path"].get(path) != simdjson::SUCCESS)
+          return Status::Corruption("manifest entry " + entry.path().string() + " has a garbled line: " + line);
+        names.insert(fs::path(path).filename().string());
+      }
+    }
+    if (ec) return Status::IOError("cannot list " + manifest_dir.string() + ": " + ec.message());
+    return std::optional<std::unordered_set<std::string>>(std::move(names));
+  }
+
   // Eligible files not yet admitted, ordered by (modification time, name);
   // under available-now only those present when it was prepared.
   Result<std::vector<FileEntry>> ListNewFiles() const {
+    SLUICE_ASSIGN_OR_RETURN(auto committed, ManifestFiles());
     std::error_code ec;
     fs::directory_iterator it(settings_.directory, ec);
     if (ec) return Status::NotFound("cannot list directory " + settings_.directory + ": " + ec.message());
@@ -330,6 +370,7 @@ class FileSource final : public Source {
       std::string name = entry.path().filename().string();
       if (IsIgnoredName(name) || log_.Contains(name)) continue;
       if (available_now_names_ && available_now_names_->count(name) == 0) continue;
+      if (committed && committed->count(name) == 0) continue;
       if (::fnmatch(settings_.pattern.c_str(), name.c_str(), 0) != 0) continue;
       struct stat info {};
       // A file may vanish between listing and stat; it is simply not there.

@@ -306,6 +306,32 @@ TEST(FileSourceAdmission, HiddenTemporaryAndUnmatchedFilesAreIgnored) {
   EXPECT_EQ(ReadRows(*source, end, *next), (Lines{R"({"value":"being written"})"}));
 }
 
+TEST(FileSourceAdmission, ADirectoryWithASinkManifestIsReadThroughIt) {
+  // What sluice's file sink leaves after a crash between a part file and its
+  // manifest entry: part-00001 exists but is not committed.
+  TempDir dir;
+  WriteFileWithMtime(dir / "part-00000.jsonl", "{\"v\":1}\n", 1000);
+  WriteFileWithMtime(dir / "part-00001.jsonl", "{\"v\":2}\n", 1001);
+  WriteFile(dir / "_sluice_metadata/0",
+            "v1\n{\"path\":\"part-00000.jsonl\",\"size\":8,\"batchId\":0,\"action\":\"add\"}\n");
+  auto source = NewSource({{"path", dir.path()}, {"format", std::string("jsonl")}, {"schema", std::string("v BIGINT")}});
+  ASSERT_TRUE(source);
+  auto end = Latest(*source, std::nullopt);
+  ASSERT_EQ(end, Files(1));
+  EXPECT_EQ(ReadRows(*source, std::nullopt, *end), (Lines{R"({"v":1})"}));
+  // The replay commits it: now it is data.
+  WriteFile(dir / "_sluice_metadata/1",
+            "v1\n{\"path\":\"part-00001.jsonl\",\"size\":8,\"batchId\":1,\"action\":\"add\"}\n");
+  auto next = Latest(*source, end);
+  ASSERT_EQ(next, Files(2));
+  EXPECT_EQ(ReadRows(*source, end, *next), (Lines{R"({"v":2})"}));
+  // A garbled manifest is an error, not a silent skip.
+  WriteFile(dir / "_sluice_metadata/2", "v1\n{\"pa");
+  auto garbled = source->LatestOffset(next, ReadLimit::kDefault);
+  ASSERT_FALSE(garbled.ok());
+  EXPECT_EQ(garbled.status().message(), "manifest entry " + (dir / "_sluice_metadata/2") + " has a garbled line: {\"pa");
+}
+
 TEST(FileSourceAdmission, AvailableNowReadsOnlyFilesPresentWhenPrepared) {
   TempDir dir;
   WriteFileWithMtime(dir / "a.txt", "a", 100);
