@@ -263,3 +263,49 @@ query_name = "ts-out"
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(MicroBatchExecutor, ProcessingTimeTriggerStartsBatchesAtTheInterval) {
+  auto q = Build(R"toml(
+[pipeline]
+trigger = { processing_time = "300 ms" }
+[sources.in]
+type = "memory"
+schema = "x BIGINT"
+stream = "interval-in"
+[sinks.out]
+type = "memory"
+input = "in"
+query_name = "interval-out"
+)toml");
+  ASSERT_NE(q, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::chrono::steady_clock::time_point> starts;
+  ExecutorOptions opts;
+  opts.on_progress = [&](const ProgressEvent&) {
+    std::lock_guard<std::mutex> lock(mu);
+    starts.push_back(std::chrono::steady_clock::now());
+    cv.notify_all();
+  };
+  MicroBatchExecutor exec(*q, opts);
+  Status result;
+  std::thread runner([&] { result = exec.Run(); });
+  for (size_t n = 1; n <= 3; ++n) {
+    Push("interval-in", MakeBatch("x BIGINT", {{std::to_string(n)}}));
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return starts.size() >= n; }));
+  }
+  exec.RequestStop();
+  runner.join();
+  ASSERT_TRUE(result.ok()) << result.ToString();
+  // Each batch waits for the next tick: never less than the interval apart.
+  for (size_t i = 1; i < starts.size(); ++i)
+    EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(starts[i] - starts[i - 1]).count(), 290);
+  EXPECT_EQ(SinkRows("interval-out"), (std::vector<std::string>{R"({"x":1})", R"({"x":2})", R"({"x":3})"}));
+}
+
+}  // namespace
+}  // namespace sluice
