@@ -30,7 +30,9 @@
 //   - then one line per file the batch added, a JSON object
 //       {"path":"part-00003.jsonl","size":123,"batchId":3,"action":"add"}
 //     where path is relative to <dir>, size is its length in bytes, batchId
-//     equals the entry's name and action is always "add" in v1;
+//     equals the entry's name and action is always "add" in v1; members
+//     are strings and integers only, and a reader ignores members it does
+//     not know;
 //   - a batch with no rows has the `v1` line only;
 //   - every line, the last included, ends in "\n"; an entry that does not is
 //     truncated and so corrupt.
@@ -52,7 +54,6 @@
 // rows writes no part file.
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>

@@ -535,7 +535,7 @@ ChildResult RunCrashingChild(const std::string& crash_at, const std::string& dir
   return result;
 }
 
-#define EXPECT_KILLED_AT(crash_at, out_dir, batches, log_dir)                                         \
+#define ASSERT_KILLED_AT(crash_at, out_dir, batches, log_dir)                                         \
   do {                                                                                                \
     ChildResult child = RunCrashingChild(crash_at, out_dir, batches, (log_dir) + "/child.log");       \
     ASSERT_TRUE(child.killed_by_sigkill) << "child " << child.how_it_ended << "; its output:\n"       \
@@ -545,7 +545,7 @@ ChildResult RunCrashingChild(const std::string& crash_at, const std::string& dir
 TEST(FileSinkCrashTest, BeforeWriteLeavesNothingOfTheBatch) {
   TempDir scratch;
   const std::string out = scratch / "out";
-  EXPECT_KILLED_AT("file-sink:before-write", out, "0", scratch.path());
+  ASSERT_KILLED_AT("file-sink:before-write", out, "0", scratch.path());
   EXPECT_EQ(ListDir(out), (std::vector<std::string>{"_sluice_metadata"}));
   EXPECT_TRUE(ListDir(out + "/_sluice_metadata").empty());
   EXPECT_TRUE(CommittedFiles(out).empty());
@@ -561,7 +561,7 @@ TEST(FileSinkCrashTest, BeforeWriteLeavesNothingOfTheBatch) {
 TEST(FileSinkCrashTest, AfterPartRenameLeavesAnUncommittedPartFileThatTheReplayCommits) {
   TempDir scratch;
   const std::string out = scratch / "out";
-  EXPECT_KILLED_AT("file-sink:after-part-rename", out, "0", scratch.path());
+  ASSERT_KILLED_AT("file-sink:after-part-rename", out, "0", scratch.path());
   // The part file is whole and in place, but no entry names it.
   EXPECT_EQ(ListDir(out), (std::vector<std::string>{"_sluice_metadata", "part-00000.jsonl"}));
   EXPECT_EQ(ReadFile(out + "/part-00000.jsonl"), JsonlOfBatch(0));
@@ -581,7 +581,7 @@ TEST(FileSinkCrashTest, AfterPartRenameLeavesAnUncommittedPartFileThatTheReplayC
 TEST(FileSinkCrashTest, AfterManifestTheReplayIsSkipped) {
   TempDir scratch;
   const std::string out = scratch / "out";
-  EXPECT_KILLED_AT("file-sink:after-manifest", out, "0", scratch.path());
+  ASSERT_KILLED_AT("file-sink:after-manifest", out, "0", scratch.path());
   EXPECT_EQ(ListDir(out), (std::vector<std::string>{"_sluice_metadata", "part-00000.jsonl"}));
   EXPECT_EQ(ReadFile(out + "/part-00000.jsonl"), JsonlOfBatch(0));
   EXPECT_EQ(ListDir(out + "/_sluice_metadata"), (std::vector<std::string>{"0"}));
@@ -601,7 +601,7 @@ TEST(FileSinkCrashTest, AfterManifestTheReplayIsSkipped) {
 TEST(FileSinkCrashTest, AfterManifestOfAnEmptyBatch) {
   TempDir scratch;
   const std::string out = scratch / "out";
-  EXPECT_KILLED_AT("file-sink:after-manifest", out, "empty:0", scratch.path());
+  ASSERT_KILLED_AT("file-sink:after-manifest", out, "empty:0", scratch.path());
   EXPECT_EQ(ListDir(out), (std::vector<std::string>{"_sluice_metadata"}));
   EXPECT_EQ(ReadFile(out + "/_sluice_metadata/0"), "v1\n");
   EXPECT_TRUE(CommittedFiles(out).empty());
@@ -617,7 +617,7 @@ TEST(FileSinkCrashTest, SecondPartRenameCrashKeepsTheFirstBatchCommitted) {
   TempDir scratch;
   const std::string out = scratch / "out";
   // An empty batch does not reach after-part-rename, so @2 is batch 2's rename.
-  EXPECT_KILLED_AT("file-sink:after-part-rename@2", out, "0,empty:1,2,3", scratch.path());
+  ASSERT_KILLED_AT("file-sink:after-part-rename@2", out, "0,empty:1,2,3", scratch.path());
   EXPECT_EQ(ListDir(out), (std::vector<std::string>{"_sluice_metadata", "part-00000.jsonl", "part-00002.jsonl"}));
   EXPECT_EQ(ListDir(out + "/_sluice_metadata"), (std::vector<std::string>{"0", "1"}));
   EXPECT_EQ(ReadFile(out + "/part-00002.jsonl"), JsonlOfBatch(2));
