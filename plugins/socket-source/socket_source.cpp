@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -150,13 +151,16 @@ class SocketSource final : public Source {
     if (port < 1 || port > 65535)
       return Status::InvalidArgument("port: must be between 1 and 65535, got " + std::to_string(port));
     if (options.GetString("host", "localhost").empty()) return Status::InvalidArgument("host: must not be empty");
+    if (options.GetInt("max_records_per_trigger", 0) < 0)
+      return Status::InvalidArgument("max_records_per_trigger: must be 0 (no limit) or more");
     return Status::OK();
   }
 
   explicit SocketSource(const SourceContext& ctx)
       : host_(ctx.options.GetString("host", "localhost")),
         port_(ctx.options.GetInt("port", 0)),
-        include_timestamp_(ctx.options.GetBool("include_timestamp", false)) {
+        include_timestamp_(ctx.options.GetBool("include_timestamp", false)),
+        max_records_per_trigger_(ctx.options.GetInt("max_records_per_trigger", 0)) {
     Status valid = Validate(ctx.options);
     if (!valid.ok()) throw std::invalid_argument(valid.message());
     std::vector<Field> fields{{"value", DataType::kString, true}};
@@ -185,7 +189,12 @@ class SocketSource final : public Source {
     if (start_line > end_line)
       return Status::Corruption("offset " + *start + " is beyond the " + std::to_string(end_line) +
                                 " lines received from " + host_ + ":" + std::to_string(port_));
-    if (end_line > start_line) return std::optional<Offset>(LinesOffset(end_line));
+    if (end_line > start_line) {
+      int64_t capped = end_line;
+      if (limit == ReadLimit::kDefault && max_records_per_trigger_ > 0)
+        capped = std::min(end_line, start_line + max_records_per_trigger_);
+      return std::optional<Offset>(LinesOffset(capped));
+    }
     if (!receive_error_.empty()) return Status::IOError(receive_error_);
     return start;
   }
@@ -299,6 +308,7 @@ class SocketSource final : public Source {
   const std::string host_;
   const int64_t port_;
   const bool include_timestamp_;
+  const int64_t max_records_per_trigger_;  // 0 = no limit
   SchemaPtr schema_;
   int fd_ = -1;
   std::thread reader_;
@@ -319,6 +329,8 @@ const OptionSpec kOptions[] = {
     {"port", OptionType::kInt, nullptr, true, "TCP port of the server"},
     {"include_timestamp", OptionType::kBool, "false", false,
      "add a `timestamp TIMESTAMP` column holding each line's arrival time"},
+    {"max_records_per_trigger", OptionType::kInt, "0", false,
+     "most lines one micro-batch takes (0 = no limit); a trigger that reads everything at once ignores it"},
 };
 
 }  // namespace

@@ -142,6 +142,24 @@ TEST(SocketSource, LinesArriveInOrderAcrossPackets) {
   EXPECT_EQ(*idle, LinesOffset(5)) << "a closed stream has nothing new";
 }
 
+TEST(SocketSource, MaxRecordsPerTriggerCapsEachBatch) {
+  TestServer server;
+  auto made = MakeSource("socket", {{"port", static_cast<int64_t>(server.port())}, {"max_records_per_trigger", int64_t{2}}});
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto source = *made;
+  ConnectAndAccept(*source, server);
+  server.Send("a\nb\nc\nd\ne\n");
+  ASSERT_TRUE(testing::WaitUntil([&] {  // all five have arrived
+    auto all = source->LatestOffset(std::nullopt, ReadLimit::kAll);
+    return all.ok() && *all == LinesOffset(5);
+  }));
+  EXPECT_EQ(*source->LatestOffset(std::nullopt, ReadLimit::kDefault), LinesOffset(2));
+  EXPECT_EQ(*source->LatestOffset(LinesOffset(2), ReadLimit::kDefault), LinesOffset(4));
+  EXPECT_EQ(*source->LatestOffset(LinesOffset(4), ReadLimit::kDefault), LinesOffset(5));
+  EXPECT_EQ(*source->LatestOffset(std::nullopt, ReadLimit::kAll), LinesOffset(5));
+  EXPECT_EQ(ReadRows(*source, LinesOffset(2), LinesOffset(4)), (Lines{R"({"value":"c"})", R"({"value":"d"})"}));
+}
+
 TEST(SocketSource, IncludeTimestampRecordsArrivalTime) {
   TestServer server;
   auto source = Connect(server, {{"host", std::string("127.0.0.1")}, {"include_timestamp", true}});
