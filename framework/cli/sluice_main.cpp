@@ -100,14 +100,13 @@ int ListPlugins(const PluginRegistry& registry, bool json) {
   return 0;
 }
 
-std::unique_ptr<Query> LoadAndBuild(const std::string& file, const PluginRegistry& registry, bool for_run,
+std::unique_ptr<Query> LoadAndBuild(const std::string& file, const PluginRegistry& registry,
                                     std::vector<Diagnostic>* diags) {
   PipelineSpec spec = LoadPipelineFile(file, diags);
   if (!spec.parsed) return nullptr;
-  // Build even when the file had errors, so one run reports them all; but
-  // touch nothing on disk unless the whole pipeline is valid.
+  // Build even when the file had errors, so one run reports them all.
+  // Building touches nothing on disk; the executor creates what it needs.
   BuildOptions options;
-  options.create_directories = for_run && diags->empty();
   bool had_errors = !diags->empty();
   auto query = BuildQuery(spec, registry, options, diags);
   return had_errors ? nullptr : std::move(query);
@@ -123,7 +122,7 @@ int Run(const std::string& file, const PluginRegistry& registry, const std::stri
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::vector<Diagnostic> diags;
-  auto query = LoadAndBuild(file, registry, /*for_run=*/true, &diags);
+  auto query = LoadAndBuild(file, registry, &diags);
   if (!query) return PrintDiagnostics(diags);
 
   ExecutorOptions options;
@@ -235,7 +234,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("plugins")) return ListPlugins(registry, json);
   if (app.got_subcommand("validate")) {
     std::vector<Diagnostic> diags;
-    auto query = LoadAndBuild(validate_file, registry, /*for_run=*/false, &diags);
+    auto query = LoadAndBuild(validate_file, registry, &diags);
     if (!query) return PrintDiagnostics(diags);
     std::printf("%s: ok (%zu source%s, %zu step%s, %zu sink%s)\n", validate_file.c_str(), query->sources.size(),
                 query->sources.size() == 1 ? "" : "s", query->spec.steps.size(),

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "checkpoint/durable_file.h"
 #include "common/ids.h"
 #include "common/logging.h"
 #include "sluice/crash_point.h"
@@ -125,6 +126,10 @@ Status MicroBatchExecutor::Recover() {
     shape.sinks.push_back({s.spec.name, s.spec.type, path});
   }
   SLUICE_ASSIGN_OR_RETURN(checkpoint_, Checkpoint::Open(spec.checkpoint, shape));
+  for (const auto& s : query_.sources)
+    if (!s.checkpoint_dir.empty()) SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(s.checkpoint_dir));
+  for (const auto& s : query_.sinks)
+    if (!s.checkpoint_dir.empty()) SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(s.checkpoint_dir));
   SLUICE_ASSIGN_OR_RETURN(auto latest, checkpoint_->offsets().Latest());
   if (!latest) return Status::OK();  // a new query
   const int64_t n = *latest;

@@ -36,6 +36,7 @@ struct QueryNode {
 
 struct QuerySink {
   SinkSpec spec;
+  std::string checkpoint_dir;  // <checkpoint>/sinks/<name>, or empty
   std::shared_ptr<Sink> sink;
   int input = -1;  // node index
 };
@@ -47,11 +48,7 @@ struct Query {
   std::vector<QuerySink> sinks;
 };
 
-struct BuildOptions {
-  // When true, checkpoint directories are created so plugins can use them.
-  // `sluice validate` leaves the file system alone.
-  bool create_directories = false;
-};
+struct BuildOptions {};
 
 // Builds the query, appending every problem to `diagnostics` (unknown plugin,
 // bad option, bad expression, unknown column, type mismatch, unknown input,

@@ -94,7 +94,6 @@ class Builder {
       ctx.name = s.name;
       ctx.checkpoint_dir = qs.checkpoint_dir;
       if (!ResolveOptions(*plugin, s.options, s.pos, &ctx.options)) { node_index_[s.name] = -1; continue; }
-      if (options_.create_directories && !ctx.checkpoint_dir.empty()) fs::create_directories(ctx.checkpoint_dir);
       auto created = registry_.CreateSource(s.type, ctx);
       if (!created.ok()) {
         Error(s.pos, "source '" + s.name + "': " + created.status().message());
@@ -228,13 +227,12 @@ class Builder {
       if (!ResolveOptions(*plugin, s.options, s.pos, &ctx.options)) continue;
       if (it->second < 0) continue;  // input failed to build: its error is already reported
       ctx.input_schema = *q.nodes[static_cast<size_t>(it->second)].schema;
-      if (options_.create_directories && !ctx.checkpoint_dir.empty()) fs::create_directories(ctx.checkpoint_dir);
       auto created = registry_.CreateSink(s.type, ctx);
       if (!created.ok()) {
         Error(s.pos, "sink '" + s.name + "': " + created.status().message());
         continue;
       }
-      q.sinks.push_back({s, *created, it->second});
+      q.sinks.push_back({s, ctx.checkpoint_dir, *created, it->second});
     }
   }
 

@@ -600,10 +600,7 @@ class FileSink final : public Sink {
         format_(ctx.options.GetString("format", "jsonl") == "csv" ? FileFormat::kCsv : FileFormat::kJsonl),
         csv_header_(ctx.options.GetBool("header", false)),
         csv_delimiter_(ctx.options.GetString("delimiter", ",")),
-        input_schema_(ctx.input_schema) {
-    PrepareDirectory();
-    PrepareManifestDirectory();
-  }
+        input_schema_(ctx.input_schema) {}
 
   static Status Validate(const Options& options) {
     const std::string delimiter = options.GetString("delimiter", ",");
@@ -622,6 +619,17 @@ class FileSink final : public Sink {
     const int64_t batch_id = data.batch_id;
     if (batch_id < 0)
       return Status::InvalidArgument("file sink: batch id " + std::to_string(batch_id) + " is negative");
+    if (!prepared_) {
+      // Here rather than in the constructor: `sluice validate` creates sinks
+      // and must leave the file system alone.
+      try {
+        PrepareDirectory();
+        PrepareManifestDirectory();
+      } catch (const std::exception& e) {
+        return Status::IOError(std::string("file sink: ") + e.what());
+      }
+      prepared_ = true;
+    }
     SLUICE_ASSIGN_OR_RETURN(const bool committed, IsCommitted(batch_id));
     // A replay of a committed batch carries the same rows: nothing to do.
     if (committed) return Status::OK();
@@ -642,6 +650,8 @@ class FileSink final : public Sink {
  private:
   // Creates the output directory if needed and removes temporary files a
   // crashed writer left behind; the directory belongs to this sink.
+  bool prepared_ = false;
+
   void PrepareDirectory() {
     std::error_code ec;
     if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))

@@ -3,7 +3,7 @@
 // unless armed by the environment.
 //
 //   SLUICE_CRASH_AT=offset-log:after-write        crash the first time it is hit
-//   SLUICE_CRASH_AT=file-sink:after-rename@3      crash the third time it is hit
+//   SLUICE_CRASH_AT=file-sink:after-part-rename@3      crash the third time it is hit
 //
 // An armed point kills its own process with SIGKILL, exactly like kill -9 from
 // outside: no destructor, flush or atexit handler runs. docs/reliability.md
