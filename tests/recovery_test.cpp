@@ -143,6 +143,57 @@ TEST_F(RecoveryTest, RestartWithNoNewDataEmitsNothing) {
   EXPECT_EQ(CommittedRows(), Expected());
 }
 
+TEST_F(RecoveryTest, ChangedSourcesAreRefusedAndCorruptionIsNamed) {
+  WritePipeline();
+  AddInputFile(0, 2);
+  ASSERT_EQ(RunToEnd(), 0) << ReadFile(Path("runs.log"));
+
+  // Renaming the source breaks recovery: refused, naming the difference.
+  std::string original = ReadFile(Path("p.toml"));
+  std::string renamed = original;
+  renamed.replace(renamed.find("[sources.rows]"), 14, "[sources.lines]");
+  renamed.replace(renamed.find("input = \"rows\""), 14, "input = \"lines\"");
+  WriteFile(Path("p.toml"), renamed);
+  auto r = testing::RunSluice({"run", Path("p.toml")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot restart from checkpoint " + Path("ckpt") +
+                       ": source 'rows' was removed or renamed: the checkpoint was written with sources [rows (file)] "
+                       "and the pipeline now has [lines (file)]; start a new checkpoint"),
+            std::string::npos)
+      << r.err;
+
+  WriteFile(Path("p.toml"), original);
+
+  // A garbled offset log entry stops the query, naming the file and batch.
+  WriteFile(Path("ckpt/offsets/0"), "v1\n{\"batchWatermarkMs\":0,\"batchTimestampMs\":1,\"conf\":{}}\n{\"fil");
+  r = testing::RunSluice({"run", Path("p.toml")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("checkpoint file " + Path("ckpt/offsets/0") + " (offsets/0, batch 0) is truncated"),
+            std::string::npos)
+      << r.err;
+
+  auto inspect = testing::RunSluice({"checkpoint", "inspect", Path("ckpt")});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_NE(inspect.out.find("  batch 0: committed\n    checkpoint file " + Path("ckpt/offsets/0")), std::string::npos)
+      << inspect.out;
+  EXPECT_NE(inspect.out.find("sink out (file) " + Path("out") + ", manifest:\n    batch 0: part-00000.jsonl\n"),
+            std::string::npos)
+      << inspect.out;
+}
+
+TEST_F(RecoveryTest, EditingAFilterIsACompatibleRestart) {
+  WritePipeline();
+  AddInputFile(0, 3);
+  ASSERT_EQ(RunToEnd(), 0) << ReadFile(Path("runs.log"));
+  std::string toml = ReadFile(Path("p.toml"));
+  toml.replace(toml.find("upper(payload)"), 14, "lower(payload)");
+  WriteFile(Path("p.toml"), toml);
+  AddInputFile(1, 1);
+  expected_.back() = "{\"id\":1000,\"payload\":\"p1000\"}";
+  ASSERT_EQ(RunToEnd(), 0) << ReadFile(Path("runs.log"));
+  EXPECT_EQ(CommittedRows(), Expected());
+}
+
 TEST_F(RecoveryTest, EveryNamedCrashPointRecoversExactlyOnce) {
   WritePipeline();
   const std::vector<std::string> points = {
