@@ -265,4 +265,16 @@ Result<std::shared_ptr<Sink>> PluginRegistry::CreateSink(std::string_view plugin
   return std::shared_ptr<Sink>(raw, [lib](Sink* s) { delete s; });
 }
 
+Result<std::shared_ptr<StateStoreProvider>> PluginRegistry::CreateStateStore(std::string_view plugin,
+                                                                             const StateStoreContext& ctx) const {
+  const LoadedPlugin* p = Find(PluginKind::kStateStore, plugin);
+  if (!p) return Status::NotFound("no state store plugin named '" + std::string(plugin) + "'");
+  Status error;
+  StateStoreProvider* raw = p->descriptor->create_state_store(ctx, &error);
+  if (!raw)
+    return error.ok() ? Status::Internal("state store '" + std::string(plugin) + "' returned nothing") : error;
+  auto lib = p->library;
+  return std::shared_ptr<StateStoreProvider>(raw, [lib](StateStoreProvider* s) { delete s; });
+}
+
 }  // namespace sluice

@@ -59,6 +59,8 @@ class PluginRegistry {
   // ctx.options must come from ResolveOptions.
   Result<std::shared_ptr<Source>> CreateSource(std::string_view plugin, const SourceContext& ctx) const;
   Result<std::shared_ptr<Sink>> CreateSink(std::string_view plugin, const SinkContext& ctx) const;
+  Result<std::shared_ptr<StateStoreProvider>> CreateStateStore(std::string_view plugin,
+                                                               const StateStoreContext& ctx) const;
 
   // An extra function a plugin library exports with BOOST_DLL_ALIAS (the
   // memory source's push function, for example), or null.

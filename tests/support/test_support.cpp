@@ -125,6 +125,14 @@ Result<std::shared_ptr<Sink>> MakeSink(const std::string& plugin, const std::map
   return BuildPlugins().CreateSink(plugin, ctx);
 }
 
+Result<std::shared_ptr<StateStoreProvider>> MakeStateStore(const std::string& plugin,
+                                                           const std::map<std::string, OptionValue>& options) {
+  const LoadedPlugin* p = BuildPlugins().Find(PluginKind::kStateStore, plugin);
+  if (!p) return Status::NotFound("no state store plugin '" + plugin + "' in " SLUICE_TEST_PLUGIN_DIR);
+  SLUICE_ASSIGN_OR_RETURN(Options resolved, PluginRegistry::ResolveOptions(*p, options));
+  return BuildPlugins().CreateStateStore(plugin, StateStoreContext{plugin, resolved});
+}
+
 Status CollectingReadContext::Emit(RecordBatchPtr batch) {
   std::lock_guard<std::mutex> lock(mu_);
   batches.push_back(std::move(batch));

@@ -60,6 +60,9 @@ Result<std::shared_ptr<Sink>> MakeSink(const std::string& plugin, const std::map
                                        const Schema& input_schema, const std::string& checkpoint_dir = "",
                                        OutputMode mode = OutputMode::kAppend);
 
+Result<std::shared_ptr<StateStoreProvider>> MakeStateStore(const std::string& plugin,
+                                                           const std::map<std::string, OptionValue>& options);
+
 // A ReadContext that keeps emitted batches and bad records.
 class CollectingReadContext : public ReadContext {
  public:
