@@ -62,6 +62,10 @@ Result<int> ConnectTcp(const std::string& host, int64_t port) {
   addrinfo* addresses = nullptr;
   const std::string where = host + ":" + std::to_string(port);
   int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
+  // "localhost" is loopback by definition (RFC 6761), even on a minimal
+  // system without an /etc/hosts entry for it.
+  if (rc != 0 && host == "localhost")
+    rc = ::getaddrinfo("127.0.0.1", std::to_string(port).c_str(), &hints, &addresses);
   if (rc != 0) return Status::IOError("cannot resolve " + where + ": " + ::gai_strerror(rc));
   std::string last_error = "no address";
   int fd = -1;
