@@ -67,6 +67,7 @@ name = "totals"
 input = "positive"
 group_by = ["user"]
 aggregate = ["count(*) AS n", "sum(amount) AS total", "max(amount)", "avg(amount) AS mean"]
+scope = "batch"
 [sinks.rows]
 type = "memory"
 input = "labelled"
@@ -173,6 +174,7 @@ name = "agg"
 input = "in"
 group_by = ["k"]
 aggregate = ["count(*) AS n", "sum(v) AS total", "min(v) AS lo", "max(v) AS hi"]
+scope = "batch"
 [sinks.out]
 type = "memory"
 input = "agg"
@@ -217,6 +219,7 @@ name = "agg"
 input = "none"
 group_by = []
 aggregate = ["count(*) AS n", "sum(v) AS total"]
+scope = "batch"
 [sinks.out]
 type = "memory"
 input = "agg"
@@ -248,6 +251,7 @@ name = "distinct_times"
 input = "stamped"
 group_by = ["at"]
 aggregate = ["count(*) AS n"]
+scope = "batch"
 [sinks.out]
 type = "memory"
 input = "distinct_times"

@@ -120,7 +120,7 @@ type = "memory"
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(File() + ":1:10: error: source 'in' has no 'type' (the source plugin to use, e.g. type = \"file\")"),
             std::string::npos) << r.err;
-  EXPECT_NE(r.err.find(File() + ":4:1: error: step 'both' has more than one of select, where, with_column, group_by; split it into several steps"),
+  EXPECT_NE(r.err.find(File() + ":4:1: error: step 'both' has more than one of select, where, with_column, group_by, with_watermark, drop_duplicates; split it into several steps"),
             std::string::npos) << r.err;
   EXPECT_NE(r.err.find(File() + ":10:8: error: sink 'out' has no 'input' (the source or step it writes)"), std::string::npos) << r.err;
 }

@@ -221,40 +221,106 @@ Status BatchAggregate::Consume(AggregateState& state, const RecordBatch& batch, 
 
 void BatchAggregate::Merge(AggregateState& into, const AggregateState& from) const {
   if (into.accs.size() != aggregates_.size()) into.accs.resize(aggregates_.size());
-  for (size_t fg = 0; fg < from.keys.size(); ++fg) {
-    uint32_t g = into.GroupFor(from.keys[fg], aggregates_.size());
-    for (size_t a = 0; a < aggregates_.size(); ++a) {
-      const aggregate_detail::Accumulator& src = from.accs[a];
-      aggregate_detail::Accumulator& dst = into.accs[a];
-      const AggregateSpec& spec = aggregates_[a];
-      if (src.count[fg] == 0) continue;
-      bool first = dst.count[g] == 0;
-      dst.count[g] += src.count[fg];
-      bool is_string = spec.argument && IsVariableWidth(spec.argument->type());
-      bool is_double = spec.argument && spec.argument->type() == DataType::kFloat64;
-      if (is_string && dst.str.size() < dst.count.size()) dst.str.resize(dst.count.size());
-      switch (spec.fn) {
-        case AggregateFunction::kSum:
-        case AggregateFunction::kAvg:
-          dst.f64[g] += src.f64[fg];
-          dst.i64[g] += src.i64[fg];
-          break;
-        case AggregateFunction::kMin:
-        case AggregateFunction::kMax: {
-          bool want_less = spec.fn == AggregateFunction::kMin;
-          if (is_string) {
-            if (first || (want_less ? src.str[fg] < dst.str[g] : src.str[fg] > dst.str[g])) dst.str[g] = src.str[fg];
-          } else if (is_double) {
-            if (first || (want_less ? src.f64[fg] < dst.f64[g] : src.f64[fg] > dst.f64[g])) dst.f64[g] = src.f64[fg];
-          } else if (first || (want_less ? src.i64[fg] < dst.i64[g] : src.i64[fg] > dst.i64[g])) {
-            dst.i64[g] = src.i64[fg];
-          }
-          break;
+  for (size_t fg = 0; fg < from.keys.size(); ++fg)
+    MergeGroup(into, into.GroupFor(from.keys[fg], aggregates_.size()), from, fg);
+}
+
+void BatchAggregate::MergeGroup(AggregateState& into, uint32_t g, const AggregateState& from, size_t fg) const {
+  for (size_t a = 0; a < aggregates_.size(); ++a) {
+    const aggregate_detail::Accumulator& src = from.accs[a];
+    aggregate_detail::Accumulator& dst = into.accs[a];
+    const AggregateSpec& spec = aggregates_[a];
+    if (src.count[fg] == 0) continue;
+    bool first = dst.count[g] == 0;
+    dst.count[g] += src.count[fg];
+    bool is_string = spec.argument && IsVariableWidth(spec.argument->type());
+    bool is_double = spec.argument && spec.argument->type() == DataType::kFloat64;
+    if (is_string && dst.str.size() < dst.count.size()) dst.str.resize(dst.count.size());
+    switch (spec.fn) {
+      case AggregateFunction::kSum:
+      case AggregateFunction::kAvg:
+        dst.f64[g] += src.f64[fg];
+        dst.i64[g] += src.i64[fg];
+        break;
+      case AggregateFunction::kMin:
+      case AggregateFunction::kMax: {
+        bool want_less = spec.fn == AggregateFunction::kMin;
+        if (is_string) {
+          if (first || (want_less ? src.str[fg] < dst.str[g] : src.str[fg] > dst.str[g])) dst.str[g] = src.str[fg];
+        } else if (is_double) {
+          if (first || (want_less ? src.f64[fg] < dst.f64[g] : src.f64[fg] > dst.f64[g])) dst.f64[g] = src.f64[fg];
+        } else if (first || (want_less ? src.i64[fg] < dst.i64[g] : src.i64[fg] > dst.i64[g])) {
+          dst.i64[g] = src.i64[fg];
         }
-        default: break;
+        break;
       }
+      default: break;
     }
   }
+}
+
+// Per aggregate: count, i64 and f64 (8 bytes each, little-endian as in
+// memory), then for string min/max a 4-byte length and the bytes.
+void BatchAggregate::EncodeAccumulators(const AggregateState& state, uint32_t g, std::string* out) const {
+  out->clear();
+  for (size_t a = 0; a < aggregates_.size(); ++a) {
+    const aggregate_detail::Accumulator& acc = state.accs[a];
+    out->append(reinterpret_cast<const char*>(&acc.count[g]), 8);
+    out->append(reinterpret_cast<const char*>(&acc.i64[g]), 8);
+    out->append(reinterpret_cast<const char*>(&acc.f64[g]), 8);
+    const AggregateSpec& spec = aggregates_[a];
+    if (spec.argument && IsVariableWidth(spec.argument->type())) {
+      const std::string empty;
+      const std::string& v = g < acc.str.size() ? acc.str[g] : empty;
+      uint32_t n = static_cast<uint32_t>(v.size());
+      out->append(reinterpret_cast<const char*>(&n), 4);
+      out->append(v);
+    }
+  }
+}
+
+Status BatchAggregate::MergeEncoded(AggregateState& into, std::string_view key, std::string_view encoded) const {
+  AggregateState one;
+  uint32_t g1 = one.GroupFor(key, aggregates_.size());
+  size_t p = 0;
+  auto take = [&](void* dst, size_t n) {
+    if (p + n > encoded.size()) return false;
+    std::memcpy(dst, encoded.data() + p, n);
+    p += n;
+    return true;
+  };
+  for (size_t a = 0; a < aggregates_.size(); ++a) {
+    aggregate_detail::Accumulator& acc = one.accs[a];
+    if (!take(&acc.count[g1], 8) || !take(&acc.i64[g1], 8) || !take(&acc.f64[g1], 8))
+      return Status::Corruption("aggregate state value is shorter than its aggregates need");
+    const AggregateSpec& spec = aggregates_[a];
+    if (spec.argument && IsVariableWidth(spec.argument->type())) {
+      uint32_t n;
+      if (!take(&n, 4) || p + n > encoded.size()) return Status::Corruption("aggregate state string is truncated");
+      acc.str.assign(1, std::string(encoded.substr(p, n)));
+      p += n;
+    }
+  }
+  if (p != encoded.size()) return Status::Corruption("aggregate state value has trailing bytes");
+  if (into.accs.size() != aggregates_.size()) into.accs.resize(aggregates_.size());
+  uint32_t g = into.GroupFor(key, aggregates_.size());
+  // The stored value is the earlier one: merge the batch's partial into it.
+  AggregateState merged;
+  uint32_t mg = merged.GroupFor(key, aggregates_.size());
+  MergeGroup(merged, mg, one, 0);
+  MergeGroup(merged, mg, into, g);
+  for (size_t a = 0; a < aggregates_.size(); ++a) {
+    aggregate_detail::Accumulator& dst = into.accs[a];
+    const aggregate_detail::Accumulator& src = merged.accs[a];
+    dst.count[g] = src.count[mg];
+    dst.i64[g] = src.i64[mg];
+    dst.f64[g] = src.f64[mg];
+    if (!src.str.empty()) {
+      if (dst.str.size() < dst.count.size()) dst.str.resize(dst.count.size());
+      dst.str[g] = src.str[mg];
+    }
+  }
+  return Status::OK();
 }
 
 std::vector<RecordBatchPtr> BatchAggregate::Finish(const AggregateState& state) const {

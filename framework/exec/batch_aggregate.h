@@ -1,4 +1,5 @@
-// Hash aggregation within one micro-batch: `group_by` with scope = "batch".
+// Hash aggregation within one micro-batch: `group_by` with scope = "batch",
+// and the per-batch partial aggregate under a stateful (scope = "stream") one.
 //
 // Runs in two phases so partitions aggregate in parallel: each worker
 // Consume()s its batches into its own AggregateState, the states are Merge()d,
@@ -87,7 +88,23 @@ class BatchAggregate {
   void Merge(AggregateState& into, const AggregateState& from) const;
   std::vector<RecordBatchPtr> Finish(const AggregateState& state) const;
 
+  // For state stores: one group's accumulators as bytes, and back. The
+  // encoding is stable across restarts of the same pipeline.
+  void EncodeAccumulators(const AggregateState& state, uint32_t group, std::string* out) const;
+  // Adds a group (or merges into an existing one) from a key and encoded
+  // accumulators; the encoded values count as earlier than what `into` holds.
+  Status MergeEncoded(AggregateState& into, std::string_view key, std::string_view encoded) const;
+  // Adds group `fg` of `from` to `into` (merging if the key is there).
+  void MergeGroupFrom(AggregateState& into, const AggregateState& from, size_t fg) const {
+    if (into.accs.size() != aggregates_.size()) into.accs.resize(aggregates_.size());
+    MergeGroup(into, into.GroupFor(from.keys[fg], aggregates_.size()), from, fg);
+  }
+  size_t num_keys() const { return keys_.size(); }
+  const std::vector<AggregateSpec>& aggregates() const { return aggregates_; }
+
  private:
+  void MergeGroup(AggregateState& into, uint32_t g, const AggregateState& from, size_t fg) const;
+
   std::vector<std::shared_ptr<expr::CompiledExpr>> keys_;
   std::vector<AggregateSpec> aggregates_;
   SchemaPtr output_schema_;

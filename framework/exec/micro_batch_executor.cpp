@@ -1,6 +1,9 @@
 #include "exec/micro_batch_executor.h"
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <chrono>
 
 #include "checkpoint/durable_file.h"
@@ -76,6 +79,12 @@ class PartitionReadContext final : public ReadContext {
 }  // namespace
 
 struct MicroBatchExecutor::BatchStats {
+  struct EventTime {
+    int64_t count = 0, min_us = 0, max_us = 0;
+    double sum_us = 0;
+  };
+  std::vector<EventTime> event_time;  // per watermark node
+  std::vector<StateOperatorProgress> state_operators;
   std::vector<int64_t> source_rows;
   std::vector<std::unique_ptr<PartitionReadContext::Counters>> counters;
   std::vector<int64_t> sink_rows;
@@ -85,12 +94,19 @@ struct MicroBatchExecutor::BatchStats {
 MicroBatchExecutor::MicroBatchExecutor(Query& query, ExecutorOptions options)
     : query_(query), options_(std::move(options)), pool_(query.spec.threads) {
   committed_.resize(query_.sources.size());
+  operator_watermarks_ms_.assign(static_cast<size_t>(query_.num_watermarks), -1);
   for (const auto& s : query_.sources)
     dead_letters_.push_back(s.spec.on_error == OnError::kDeadLetter ? std::make_unique<DeadLetterWriter>(s.dead_letter_path)
                                                                     : nullptr);
 }
 
-MicroBatchExecutor::~MicroBatchExecutor() { StopAll(); }
+MicroBatchExecutor::~MicroBatchExecutor() {
+  StopAll();
+  if (!state_scratch_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(state_scratch_dir_, ec);
+  }
+}
 
 void MicroBatchExecutor::RequestStop() {
   stop_ = true;
@@ -105,6 +121,10 @@ void MicroBatchExecutor::WaitFor(int64_t micros) {
 }
 
 void MicroBatchExecutor::StopAll() {
+  if (query_.state_provider) {
+    Status st = query_.state_provider->Close();
+    if (!st.ok()) LogWarn("state store did not close cleanly: " + st.message());
+  }
   for (auto& s : query_.sources)
     if (s.source) s.source->Stop();
   for (auto& s : query_.sinks)
@@ -136,7 +156,11 @@ Status MicroBatchExecutor::Recover() {
   const size_t sources = query_.sources.size();
   SLUICE_ASSIGN_OR_RETURN(OffsetSeq end, checkpoint_->offsets().Get(n, sources));
   if (checkpoint_->commits().Exists(n)) {
-    SLUICE_RETURN_IF_ERROR(checkpoint_->commits().Get(n).status());
+    SLUICE_ASSIGN_OR_RETURN(CommitMetadata commit, checkpoint_->commits().Get(n));
+    previous_batch_watermark_ms_ = end.metadata.batch_watermark_ms;
+    batch_watermark_ms_ = global_watermark_ms_ = commit.next_batch_watermark_ms;
+    // Operators restart from the global value, as Spark's tracker does.
+    for (auto& w : operator_watermarks_ms_) w = global_watermark_ms_;
     committed_ = end.offsets;
     next_batch_id_ = n + 1;
     for (size_t i = 0; i < sources; ++i)
@@ -154,7 +178,11 @@ Status MicroBatchExecutor::Recover() {
     SLUICE_RETURN_IF_ERROR(checkpoint_->commits().Get(n - 1).status());
     SLUICE_ASSIGN_OR_RETURN(OffsetSeq prev, checkpoint_->offsets().Get(n - 1, sources));
     start = prev.offsets;
+    previous_batch_watermark_ms_ = prev.metadata.batch_watermark_ms;
   }
+  // The redo uses the watermark the first attempt logged.
+  batch_watermark_ms_ = global_watermark_ms_ = end.metadata.batch_watermark_ms;
+  for (auto& w : operator_watermarks_ms_) w = global_watermark_ms_;
   PendingBatch pending{n, std::vector<SourceRange>(sources), end.metadata.batch_timestamp_ms};
   for (size_t i = 0; i < sources; ++i) pending.ranges[i] = {start[i], end.offsets[i]};
   committed_ = start;
@@ -174,6 +202,13 @@ Status MicroBatchExecutor::Run() {
   SLUICE_RETURN_IF_ERROR(progress_.Open(progress_file));
 
   if (!spec.checkpoint.empty()) SLUICE_RETURN_IF_ERROR(Recover());
+  if (spec.checkpoint.empty() && query_.state_provider) {
+    // Without a checkpoint, state still needs a home for this run (Spark uses
+    // a temporary checkpoint too); it is deleted when the query ends.
+    char tmpl[] = "/tmp/sluice-state-XXXXXX";
+    if (!mkdtemp(tmpl)) return Status::IOError(std::string("cannot create a temporary state directory: ") + std::strerror(errno));
+    state_scratch_dir_ = tmpl;
+  }
   const std::string query_id = checkpoint_ ? checkpoint_->query_id() : NewUuid();
   const std::string run_id = NewUuid();
   const TriggerKind trigger = spec.trigger.kind;
@@ -215,17 +250,30 @@ Status MicroBatchExecutor::Run() {
     }
     const int64_t latest_offset_micros = SteadyMicros() - trigger_start;
 
-    if (!any_data) {
+    // Spark's no-data batch: when the watermark moved past what the last batch
+    // evicted with, one more batch runs without input so stateful operators
+    // emit and evict what the new watermark finalises.
+    const bool no_data_batch = !any_data && !replay && trigger != TriggerKind::kOnce && batches_run_ > 0 &&
+                               global_watermark_ms_ > batch_watermark_ms_ && HasWatermarkEvictingOperator();
+    if (no_data_batch) {
+      for (size_t i = 0; i < ranges.size(); ++i) ranges[i] = {committed_[i], committed_[i]};
+    }
+    if (!any_data && !no_data_batch) {
       if (trigger == TriggerKind::kOnce || trigger == TriggerKind::kAvailableNow) break;
       int64_t wait = trigger == TriggerKind::kProcessingTime ? spec.trigger.interval_micros : spec.idle_poll_micros;
       WaitFor(wait - (SteadyMicros() - trigger_start));
       continue;
     }
 
+    if (!replay) {
+      previous_batch_watermark_ms_ = batch_watermark_ms_;
+      batch_watermark_ms_ = global_watermark_ms_;
+    }
     // Write-ahead: the range is durable before any of it is processed.
     if (checkpoint_ && !replay) {
       CrashPoint("executor:before-offset-write");
       OffsetSeq seq;
+      seq.metadata.batch_watermark_ms = batch_watermark_ms_;
       seq.metadata.batch_timestamp_ms = trigger_wall / 1000;
       trigger_wall = seq.metadata.batch_timestamp_ms * 1000;  // what a replay will see
       for (const auto& r : ranges) seq.offsets.push_back(r.has_data() ? r.end : r.start);
@@ -242,8 +290,9 @@ Status MicroBatchExecutor::Run() {
       break;
     }
     CrashPoint("executor:after-sinks");
+    UpdateWatermark(stats);
     if (checkpoint_) {
-      result = checkpoint_->commits().Add(batch_id, CommitMetadata{});
+      result = checkpoint_->commits().Add(batch_id, CommitMetadata{global_watermark_ms_});
       if (!result.ok()) break;
       CrashPoint("commit-log:after-write");
     }
@@ -297,6 +346,24 @@ Status MicroBatchExecutor::Run() {
     ev.processed_rows_per_second = processing_secs > 0 ? static_cast<double>(ev.num_input_rows) / processing_secs : 0;
     for (size_t i = 0; i < query_.sinks.size(); ++i)
       ev.sinks.push_back({query_.sinks[i].spec.name, query_.sinks[i].sink->Description(), stats.sink_rows[i]});
+    ev.state_operators = stats.state_operators;
+    if (query_.num_watermarks > 0) {
+      ev.has_event_time = true;
+      ev.watermark = FormatIsoMillis(batch_watermark_ms_ * 1000);
+      BatchStats::EventTime all;
+      for (const auto& e : stats.event_time) {
+        if (e.count == 0) continue;
+        all.min_us = all.count ? std::min(all.min_us, e.min_us) : e.min_us;
+        all.max_us = all.count ? std::max(all.max_us, e.max_us) : e.max_us;
+        all.count += e.count;
+        all.sum_us += e.sum_us;
+      }
+      if (all.count) {
+        ev.event_time_min = FormatIsoMillis(all.min_us);
+        ev.event_time_max = FormatIsoMillis(all.max_us);
+        ev.event_time_avg = FormatIsoMillis(static_cast<int64_t>(all.sum_us / static_cast<double>(all.count)));
+      }
+    }
     Status reported = progress_.Report(ev);
     if (!reported.ok()) LogWarn(reported.message());
     if (options_.on_progress) options_.on_progress(ev);
@@ -348,8 +415,78 @@ Status MicroBatchExecutor::ReadSources(int64_t batch_id, const std::vector<Sourc
   return Status::OK();
 }
 
+void MicroBatchExecutor::UpdateWatermark(const BatchStats& stats) {
+  if (operator_watermarks_ms_.empty()) return;
+  for (size_t i = 0; i < operator_watermarks_ms_.size(); ++i) {
+    const auto& e = stats.event_time[i];
+    if (e.count == 0) continue;
+    // Event time in microseconds, watermark in milliseconds (floorDiv, as Spark).
+    int64_t max_ms = e.max_us >= 0 ? e.max_us / 1000 : -((-e.max_us + 999) / 1000);
+    int64_t candidate = max_ms - query_.nodes[WatermarkNode(i)].watermark->delay_us / 1000;
+    if (operator_watermarks_ms_[i] < 0 || candidate > operator_watermarks_ms_[i]) operator_watermarks_ms_[i] = candidate;
+  }
+  int64_t global = -1;
+  for (int64_t w : operator_watermarks_ms_) {
+    int64_t v = w < 0 ? 0 : w;  // an input that never had data counts as 0
+    if (global < 0) global = v;
+    else global = query_.spec.watermark_policy_max ? std::max(global, v) : std::min(global, v);
+  }
+  if (global > global_watermark_ms_) global_watermark_ms_ = global;
+}
+
+bool MicroBatchExecutor::HasWatermarkEvictingOperator() const {
+  if (query_.num_watermarks == 0) return false;
+  for (const auto& n : query_.nodes)
+    if (n.stateful && n.stateful->evicts_by_watermark() &&
+        (n.stateful->kind() == "deduplicate" || query_.spec.output_mode != OutputMode::kComplete))
+      return true;
+  return false;
+}
+
+size_t MicroBatchExecutor::WatermarkNode(size_t index) const {
+  for (size_t n = 0; n < query_.nodes.size(); ++n)
+    if (query_.nodes[n].watermark_index == static_cast<int>(index)) return n;
+  return 0;
+}
+
 Status MicroBatchExecutor::RunStep(const QueryNode& node, const std::vector<RecordBatchPtr>& input,
-                                   std::vector<RecordBatchPtr>& out) {
+                                   std::vector<RecordBatchPtr>& out, BatchStats& stats) {
+  if (node.watermark) {
+    // with_watermark passes rows through and notes their event times; every
+    // row counts, late or not (Spark's EventTimeStats).
+    auto& e = stats.event_time[static_cast<size_t>(node.watermark_index)];
+    int col = node.schema->IndexOf(node.watermark->column);
+    for (const auto& b : input) {
+      const Column& c = b->column(col);
+      for (int64_t r = 0; r < b->num_rows(); ++r) {
+        if (c.is_null(r)) continue;
+        int64_t t = c.int64_at(r);
+        e.min_us = e.count ? std::min(e.min_us, t) : t;
+        e.max_us = e.count ? std::max(e.max_us, t) : t;
+        e.sum_us += static_cast<double>(t);
+        ++e.count;
+      }
+    }
+    if (node.source < 0) out = input;
+    return Status::OK();
+  }
+  if (node.stateful) {
+    StatefulBatchContext ctx;
+    ctx.batch_id = next_batch_id_;
+    ctx.has_watermark = query_.num_watermarks > 0;
+    ctx.late_watermark_us = previous_batch_watermark_ms_ * 1000;
+    ctx.eviction_watermark_us = batch_watermark_ms_ * 1000;
+    ctx.mode = query_.spec.output_mode;
+    ctx.provider = query_.state_provider.get();
+    ctx.state_root = query_.spec.checkpoint.empty() ? state_scratch_dir_ : query_.spec.checkpoint + "/state";
+    ctx.min_batches_to_retain = query_.spec.min_batches_to_retain;
+    ctx.pool = &pool_;
+    ctx.eval = eval_ctx_;
+    StateOperatorProgress progress;
+    SLUICE_RETURN_IF_ERROR(node.stateful->Process(input, ctx, &out, &progress));
+    stats.state_operators.push_back(progress);
+    return Status::OK();
+  }
   if (node.aggregate) {
     // Partial aggregates over contiguous runs of batches in parallel, merged
     // in run order, so groups keep their order of first appearance.
@@ -381,11 +518,15 @@ Status MicroBatchExecutor::RunStep(const QueryNode& node, const std::vector<Reco
 
 Status MicroBatchExecutor::RunBatch(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats) {
   std::vector<std::vector<RecordBatchPtr>> node_outputs(query_.nodes.size());
+  stats.event_time.assign(static_cast<size_t>(query_.num_watermarks), {});
   SLUICE_RETURN_IF_ERROR(ReadSources(batch_id, ranges, stats, node_outputs));
   for (size_t n = 0; n < query_.nodes.size(); ++n) {
     const QueryNode& node = query_.nodes[n];
-    if (node.source >= 0) continue;
-    SLUICE_RETURN_IF_ERROR(RunStep(node, node_outputs[static_cast<size_t>(node.input)], node_outputs[n])
+    if (node.source >= 0) {
+      if (node.watermark) SLUICE_RETURN_IF_ERROR(RunStep(node, node_outputs[n], node_outputs[n], stats));
+      continue;
+    }
+    SLUICE_RETURN_IF_ERROR(RunStep(node, node_outputs[static_cast<size_t>(node.input)], node_outputs[n], stats)
                                .WithContext("step '" + node.name + "'"));
   }
   // Bad records must be durable before the output that skipped them is.

@@ -59,7 +59,12 @@ class MicroBatchExecutor {
   Status RunBatch(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats);
   Status ReadSources(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats,
                      std::vector<std::vector<RecordBatchPtr>>& node_outputs);
-  Status RunStep(const QueryNode& node, const std::vector<RecordBatchPtr>& input, std::vector<RecordBatchPtr>& out);
+  Status RunStep(const QueryNode& node, const std::vector<RecordBatchPtr>& input, std::vector<RecordBatchPtr>& out,
+                 BatchStats& stats);
+  // Spark's WatermarkTracker.updateWatermark, at the end of a batch.
+  void UpdateWatermark(const BatchStats& stats);
+  bool HasWatermarkEvictingOperator() const;
+  size_t WatermarkNode(size_t watermark_index) const;
   // Opens the checkpoint and works out where to resume: the next batch id,
   // the committed offsets, and a batch to redo if its commit never happened.
   Status Recover();
@@ -86,6 +91,16 @@ class MicroBatchExecutor {
     int64_t timestamp_ms;
   };
   std::optional<PendingBatch> pending_;
+  // Watermarks in milliseconds, as Spark keeps them. batch_watermark_ms_ is
+  // the watermark of the batch about to run (its eviction watermark E);
+  // previous_batch_watermark_ms_ that of the batch before (the late-row
+  // watermark L). Each operator's own watermark is -1 until it saw data.
+  int64_t batch_watermark_ms_ = 0;
+  int64_t previous_batch_watermark_ms_ = 0;
+  int64_t global_watermark_ms_ = 0;
+  std::vector<int64_t> operator_watermarks_ms_;
+  // State of a query without a checkpoint lives in a temporary directory.
+  std::string state_scratch_dir_;
   expr::EvalContext eval_ctx_;
 };
 

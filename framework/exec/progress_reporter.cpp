@@ -41,6 +41,22 @@ std::string ProgressEvent::ToJson() const {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("stateOperators").BeginArray();
+  for (const auto& o : state_operators) {
+    w.BeginObject().Key("operatorName").String(o.operator_name);
+    w.Key("numRowsTotal").Int(o.num_rows_total).Key("numRowsUpdated").Int(o.num_rows_updated);
+    w.Key("numRowsRemoved").Int(o.num_rows_removed).Key("memoryUsedBytes").Int(o.memory_used_bytes);
+    w.Key("commitTimeMs").Int(o.commit_time_ms).Key("numRowsDroppedByWatermark").Int(o.num_rows_dropped_by_watermark);
+    w.Key("numShufflePartitions").Int(o.num_shuffle_partitions).EndObject();
+  }
+  w.EndArray();
+  if (has_event_time) {
+    w.Key("eventTime").BeginObject();
+    if (event_time_avg) w.Key("avg").String(*event_time_avg);
+    if (event_time_max) w.Key("max").String(*event_time_max);
+    if (event_time_min) w.Key("min").String(*event_time_min);
+    w.Key("watermark").String(watermark).EndObject();
+  }
   // Spark has one sink per query; a pipeline may have several. "sink" is the
   // first, as Spark tools expect; "sinks" lists all.
   auto sink = [&](const SinkProgress& s) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "exec/stateful_operators.h"
 #include "sluice/status.h"
 
 namespace sluice {
@@ -46,6 +47,10 @@ struct ProgressEvent {
   int64_t trigger_execution_ms = 0;
   std::vector<SourceProgress> sources;
   std::vector<SinkProgress> sinks;
+  std::vector<StateOperatorProgress> state_operators;
+  bool has_event_time = false;
+  std::string watermark;  // ISO-8601; with min/max/avg only when the batch had event times
+  std::optional<std::string> event_time_min, event_time_max, event_time_avg;
 
   std::string ToJson() const;
 };

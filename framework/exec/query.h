@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "exec/batch_aggregate.h"
+#include "exec/stateful_operators.h"
 #include "expr/expression.h"
 #include "pipeline/pipeline_spec.h"
 #include "plugin/plugin_registry.h"
@@ -31,7 +32,13 @@ struct QueryNode {
   SchemaPtr schema;
   std::shared_ptr<expr::Projection> projection;  // select, with_column
   std::shared_ptr<expr::Predicate> predicate;    // where
-  std::shared_ptr<BatchAggregate> aggregate;     // group_by
+  std::shared_ptr<BatchAggregate> aggregate;     // group_by with scope = "batch"
+  std::shared_ptr<StatefulOperator> stateful;    // group_by (scope = "stream"), drop_duplicates
+  // The event-time column of this node's rows, when a watermark upstream
+  // defines one and the column survived the steps in between.
+  std::string watermark_column;
+  std::optional<WatermarkSpec> watermark;  // set on the node that declares with_watermark
+  int watermark_index = -1;                // its slot in the executor's watermark tracker
 };
 
 struct QuerySink {
@@ -43,6 +50,8 @@ struct QuerySink {
 
 struct Query {
   PipelineSpec spec;
+  std::shared_ptr<StateStoreProvider> state_provider;  // when any step is stateful
+  int num_watermarks = 0;
   std::vector<QuerySource> sources;
   std::vector<QueryNode> nodes;  // topologically ordered: inputs before users
   std::vector<QuerySink> sinks;

@@ -103,6 +103,10 @@ class Builder {
       qs.source = *created;
       qs.schema = std::make_shared<const Schema>(qs.source->schema());
       node.schema = qs.schema;
+      if (s.watermark && !SetWatermark(q, node, *s.watermark, "source '" + s.name + "'")) {
+        node_index_[s.name] = -1;
+        continue;
+      }
       q.sources.push_back(std::move(qs));
       node_index_[s.name] = static_cast<int>(q.nodes.size());
       q.nodes.push_back(std::move(node));
@@ -174,12 +178,46 @@ class Builder {
         node.schema = node.projection->output_schema();
         break;
       }
+      case StepKind::kWatermark: {
+        node.schema = in.schema;
+        if (!SetWatermark(q, node, st.watermark, "step '" + st.name + "'")) return;
+        break;
+      }
+      case StepKind::kDeduplicate: {
+        DeduplicateOptions opts;
+        opts.id = st.name;
+        opts.partitions = spec_.shuffle_partitions;
+        opts.columns = st.dedup_columns;
+        opts.watermark_column = in.watermark_column;
+        std::string err;
+        node.stateful = MakeStreamingDeduplicate(opts, *in.schema, &err);
+        if (!node.stateful) { Error(st.pos, "step '" + st.name + "': " + err); return; }
+        node.schema = node.stateful->output_schema();
+        break;
+      }
       case StepKind::kAggregate: {
-        if (st.scope != "batch") {
+        if (st.scope != "batch" && st.scope != "stream") {
           Error(st.scope_pos.line ? st.scope_pos : st.pos,
-                "step '" + st.name + "': scope = \"" + st.scope + "\" is not available; this version aggregates "
-                "within each micro-batch only: set scope = \"batch\"");
+                "step '" + st.name + "': scope is '" + st.scope + "'; expected \"stream\" (aggregate across batches "
+                "through state, as Spark's streaming aggregation) or \"batch\" (each micro-batch on its own)");
           return;
+        }
+        if (st.scope == "stream") {
+          StreamingAggregateOptions opts;
+          opts.id = st.name;
+          opts.partitions = spec_.shuffle_partitions;
+          for (const auto& k : st.items) opts.key_texts.push_back(k.text);
+          for (const auto& a : st.aggregates) opts.aggregate_texts.push_back(a.text);
+          opts.watermark_column = in.watermark_column;
+          size_t item = 0;
+          node.stateful = MakeStreamingAggregate(opts, *in.schema, &err, &item);
+          if (!node.stateful) {
+            const ExprText& e = item < st.items.size() ? st.items[item] : st.aggregates[item - st.items.size()];
+            Error(e.At(err.offset), "step '" + st.name + "': " + (item < st.items.size() ? "group_by: " : "aggregate: ") + err.message);
+            return;
+          }
+          node.schema = node.stateful->output_schema();
+          break;
         }
         std::vector<std::shared_ptr<expr::CompiledExpr>> keys;
         for (const auto& k : st.items) {
@@ -201,8 +239,33 @@ class Builder {
         break;
       }
     }
+    // The event-time column follows the rows while it keeps its name and type.
+    if (node.watermark_column.empty() && !in.watermark_column.empty()) {
+      int c = node.schema->IndexOf(in.watermark_column);
+      if (c >= 0 && node.schema->field(c).type == DataType::kTimestamp) node.watermark_column = node.schema->field(c).name;
+    }
     node_index_[st.name] = static_cast<int>(q.nodes.size());
     q.nodes.push_back(std::move(node));
+  }
+
+  bool SetWatermark(Query& q, QueryNode& node, const WatermarkSpec& w, const std::string& who) {
+    int c = node.schema->IndexOf(w.column);
+    if (c < 0) {
+      std::string names;
+      for (const auto& f : node.schema->fields()) names += (names.empty() ? "" : ", ") + f.name;
+      Error(w.pos, who + ": with_watermark names column '" + w.column + "', which does not exist; available: " + names);
+      return false;
+    }
+    if (node.schema->field(c).type != DataType::kTimestamp) {
+      Error(w.pos, who + ": with_watermark needs a TIMESTAMP column, but '" + w.column + "' is " +
+                       DataTypeName(node.schema->field(c).type) + "; convert it first with to_timestamp()");
+      return false;
+    }
+    node.watermark = w;
+    node.watermark->column = node.schema->field(c).name;
+    node.watermark_column = node.watermark->column;
+    node.watermark_index = q.num_watermarks++;
+    return true;
   }
 
   void BuildSinks(Query& q) {
@@ -236,14 +299,56 @@ class Builder {
     }
   }
 
-  void CheckQueryRules(const Query& q) {
-    // Spark's UnsupportedOperationChecker: complete mode needs a streaming
-    // aggregation, whose whole result table is re-emitted each batch.
-    if (spec_.output_mode == OutputMode::kComplete) {
-      Error(spec_.output_mode_pos.line ? spec_.output_mode_pos : SourcePos{spec_.file, 1, 1},
-            "output_mode = \"complete\" needs a streaming aggregation across batches (as in Spark, complete mode "
-            "re-emits the whole result table), and this pipeline has none; use output_mode = \"append\"");
+  // Spark's UnsupportedOperationChecker, for what this engine supports.
+  void CheckQueryRules(Query& q) {
+    const SourcePos mode_pos = spec_.output_mode_pos.line ? spec_.output_mode_pos : SourcePos{spec_.file, 1, 1};
+    std::vector<const QueryNode*> stateful;
+    const QueryNode* aggregation = nullptr;
+    for (const auto& n : q.nodes)
+      if (n.stateful) {
+        stateful.push_back(&n);
+        if (n.stateful->kind() == "aggregate") aggregation = &n;
+      }
+    if (stateful.size() > 1) {
+      Error(StepPos(stateful[1]->name), "step '" + stateful[1]->name + "' is a second stateful step (after '" +
+            stateful[0]->name + "'); this version runs at most one group_by (scope = \"stream\") or drop_duplicates "
+            "per pipeline");
     }
+    if (spec_.output_mode == OutputMode::kComplete && !aggregation) {
+      Error(mode_pos, "output_mode = \"complete\" needs a streaming aggregation (a group_by step with scope = "
+            "\"stream\"): as in Spark, complete mode re-emits the whole result table each batch, and this pipeline "
+            "has none; use output_mode = \"append\"");
+    }
+    if (spec_.output_mode == OutputMode::kAppend && aggregation && !aggregation->stateful->evicts_by_watermark()) {
+      Error(mode_pos, "output_mode = \"append\" with the aggregation in step '" + aggregation->name +
+            "' needs a watermark: append emits a group once, when the watermark passes it, so group by "
+            "window(<event time>, ...) (or the event-time column) after with_watermark on that column; or use "
+            "output_mode = \"update\" or \"complete\"");
+    }
+    if (!stateful.empty()) {
+      const LoadedPlugin* plugin = registry_.Find(PluginKind::kStateStore, spec_.state_provider);
+      SourcePos pos = spec_.state_pos.line ? spec_.state_pos : StepPos(stateful[0]->name);
+      if (!plugin) {
+        Error(pos, "unknown state store provider '" + spec_.state_provider + "'; installed: " +
+              Join(registry_.Names(PluginKind::kStateStore)) + " (see `sluice plugins`)");
+        return;
+      }
+      StateStoreContext ctx;
+      ctx.name = spec_.state_provider;
+      if (!ResolveOptions(*plugin, spec_.state_options, pos, &ctx.options)) return;
+      auto created = registry_.CreateStateStore(spec_.state_provider, ctx);
+      if (!created.ok()) {
+        Error(pos, "state store '" + spec_.state_provider + "': " + created.status().message());
+        return;
+      }
+      q.state_provider = *created;
+    }
+  }
+
+  SourcePos StepPos(const std::string& name) const {
+    for (const auto& st : spec_.steps)
+      if (st.name == name) return st.pos;
+    return {spec_.file, 1, 1};
   }
 
   std::string KnownNodes(const std::string& except) const {

@@ -65,7 +65,8 @@ class Loader {
       else if (k == "sources") LoadSources(node, spec);
       else if (k == "steps") LoadSteps(node, spec);
       else if (k == "sinks") LoadSinks(node, spec);
-      else Error(Pos(key.source().begin), "unknown top-level key '" + k + "'; expected [pipeline], [sources.<name>], [[steps]] or [sinks.<name>]");
+      else if (k == "state") LoadState(node, spec);
+      else Error(Pos(key.source().begin), "unknown top-level key '" + k + "'; expected [pipeline], [sources.<name>], [[steps]], [sinks.<name>] or [state]");
     }
     if (spec.sources.empty()) Error({path_, 1, 1}, "the pipeline has no source; add a [sources.<name>] table with a 'type'");
     if (spec.sinks.empty()) Error({path_, 1, 1}, "the pipeline has no sink; add a [sinks.<name>] table with a 'type' and an 'input'");
@@ -169,11 +170,21 @@ class Loader {
       } else if (k == "min_batches_to_retain") {
         if (auto* i = v.as_integer(); i && i->get() >= 1) spec.min_batches_to_retain = i->get();
         else Error(Pos(v), "pipeline.min_batches_to_retain must be an integer >= 1");
+      } else if (k == "shuffle_partitions") {
+        if (auto* i = v.as_integer(); i && i->get() >= 1 && i->get() <= 4096) spec.shuffle_partitions = static_cast<int>(i->get());
+        else Error(Pos(v), "pipeline.shuffle_partitions must be an integer from 1 to 4096");
+      } else if (k == "watermark_policy") {
+        if (auto s = GetString(v, "pipeline.watermark_policy")) {
+          if (*s == "min") spec.watermark_policy_max = false;
+          else if (*s == "max") spec.watermark_policy_max = true;
+          else Error(Pos(v), "watermark_policy is '" + *s + "'; expected min or max");
+        }
       } else if (k == "trigger") {
         LoadTrigger(v, spec.trigger);
       } else {
         Error(Pos(key.source().begin), "unknown key '" + k + "' in [pipeline]; expected name, trigger, checkpoint, "
-              "output_mode, threads, progress_file, idle_poll_interval or min_batches_to_retain");
+              "output_mode, threads, progress_file, idle_poll_interval, min_batches_to_retain, shuffle_partitions or "
+              "watermark_policy");
       }
     }
   }
@@ -207,6 +218,45 @@ class Loader {
     Error(Pos(v), kExpected);
   }
 
+  std::optional<WatermarkSpec> LoadWatermark(const toml::node& v) {
+    static const char* kShape = "with_watermark must be a table: with_watermark = { column = \"ts\", delay = \"10 minutes\" }";
+    auto* t = v.as_table();
+    if (!t) { Error(Pos(v), kShape); return std::nullopt; }
+    WatermarkSpec w;
+    w.pos = Pos(v);
+    bool has_delay = false;
+    for (auto&& [wk, wv] : *t) {
+      if (wk.str() == "column") {
+        if (auto s = GetString(wv, "with_watermark.column")) w.column = *s;
+      } else if (wk.str() == "delay") {
+        if (auto s = GetString(wv, "with_watermark.delay")) {
+          auto d = ParseDuration(*s);
+          if (d.ok() && *d >= 0) { w.delay_us = *d; has_delay = true; }
+          else Error(Pos(wv), "with_watermark.delay: " + (d.ok() ? std::string("must not be negative") : d.status().message()));
+        }
+      } else {
+        Error(Pos(wk.source().begin), "unknown key '" + std::string(wk.str()) + "' in with_watermark; expected column and delay");
+      }
+    }
+    if (w.column.empty() || !has_delay) { Error(Pos(v), kShape); return std::nullopt; }
+    return w;
+  }
+
+  void LoadState(const toml::node& node, PipelineSpec& spec) {
+    auto* tbl = node.as_table();
+    if (!tbl) { Error(Pos(node), "'state' must be a table: [state] with provider = \"memory\""); return; }
+    spec.state_pos = Pos(node);
+    for (auto&& [key, v] : *tbl) {
+      std::string k(key.str());
+      if (k == "provider") {
+        if (auto s = GetString(v, "state.provider")) spec.state_provider = *s;
+        spec.state_pos = Pos(v);
+      } else if (auto val = ToOptionValue(v, k)) {
+        spec.state_options[k] = {*val, Pos(key.source().begin)};
+      }
+    }
+  }
+
   void LoadSources(const toml::node& node, PipelineSpec& spec) {
     auto* tbl = node.as_table();
     if (!tbl) { Error(Pos(node), "'sources' must be a table of tables: [sources.<name>]"); return; }
@@ -228,6 +278,8 @@ class Loader {
             else if (*e == "dead_letter") s.on_error = OnError::kDeadLetter;
             else Error(Pos(ov), "on_error is '" + *e + "'; expected fail, drop or dead_letter");
           }
+        } else if (k == "with_watermark") {
+          s.watermark = LoadWatermark(ov);
         } else if (k == "dead_letter_path") {
           if (auto p = GetString(ov, "dead_letter_path")) {
             s.dead_letter_path = ResolvePath(spec.directory, *p);
@@ -283,6 +335,14 @@ class Loader {
           ++kinds;
           step.kind = StepKind::kAggregate;
           step.items = GetExprList(v, "group_by");
+        } else if (k == "with_watermark") {
+          ++kinds;
+          step.kind = StepKind::kWatermark;
+          if (auto w = LoadWatermark(v)) step.watermark = *w;
+        } else if (k == "drop_duplicates") {
+          ++kinds;
+          step.kind = StepKind::kDeduplicate;
+          for (const auto& e : GetExprList(v, "drop_duplicates")) step.dedup_columns.push_back(e.text);
         } else if (k == "aggregate") {
           step.aggregates = GetExprList(v, "aggregate");
         } else if (k == "scope") {
@@ -290,16 +350,17 @@ class Loader {
           if (auto s = GetString(v, "scope")) step.scope = *s;
         } else {
           Error(Pos(key.source().begin), "unknown key '" + k + "' in [[steps]]; expected name, input and one of "
-                "select, where, with_column, group_by (with aggregate)");
+                "select, where, with_column, group_by (with aggregate), with_watermark, drop_duplicates");
         }
       }
       if (step.name.empty()) Error(step.pos, "a step has no 'name'");
       if (step.input.empty()) Error(step.pos, "step '" + step.name + "' has no 'input' (a source or step name)");
       if (kinds == 0)
-        Error(step.pos, "step '" + step.name + "' does nothing; give it one of select, where, with_column, group_by");
+        Error(step.pos, "step '" + step.name + "' does nothing; give it one of select, where, with_column, group_by, "
+              "with_watermark, drop_duplicates");
       if (kinds > 1)
-        Error(step.pos, "step '" + step.name + "' has more than one of select, where, with_column, group_by; "
-              "split it into several steps");
+        Error(step.pos, "step '" + step.name + "' has more than one of select, where, with_column, group_by, "
+              "with_watermark, drop_duplicates; split it into several steps");
       if (step.kind == StepKind::kAggregate && step.aggregates.empty())
         Error(step.pos, "step '" + step.name + "' has group_by but no aggregate list, e.g. aggregate = [\"count(*) AS count\"]");
       if (step.kind != StepKind::kAggregate && !step.aggregates.empty())

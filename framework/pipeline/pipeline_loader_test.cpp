@@ -117,11 +117,12 @@ input = "x"
   ASSERT_EQ(got.size(), 4u) << ::testing::PrintToString(got);
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got[0], "/pipes/p.toml:13:1: error: unknown key 'colour' in [[steps]]; expected name, input and one of "
-                    "select, where, with_column, group_by (with aggregate)");
+                    "select, where, with_column, group_by (with aggregate), with_watermark, drop_duplicates");
   EXPECT_EQ(got[1], "/pipes/p.toml:17:2: error: unknown top-level key 'extra'; expected [pipeline], [sources.<name>], "
-                    "[[steps]] or [sinks.<name>]");
+                    "[[steps]], [sinks.<name>] or [state]");
   EXPECT_EQ(got[2], "/pipes/p.toml:2:1: error: unknown key 'trigerr' in [pipeline]; expected name, trigger, checkpoint, "
-                    "output_mode, threads, progress_file, idle_poll_interval or min_batches_to_retain");
+                    "output_mode, threads, progress_file, idle_poll_interval, min_batches_to_retain, shuffle_partitions or "
+                    "watermark_policy");
   EXPECT_EQ(got[3], "/pipes/p.toml:5:1: error: step name 'in' is already used at line 3");
 }
 

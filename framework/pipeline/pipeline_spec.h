@@ -38,6 +38,13 @@ struct ExprText {
   SourcePos At(size_t offset) const;
 };
 
+// with_watermark = { column = "ts", delay = "10 minutes" }
+struct WatermarkSpec {
+  std::string column;
+  int64_t delay_us = 0;
+  SourcePos pos;
+};
+
 struct OptionEntry {
   OptionValue value;
   SourcePos pos;
@@ -62,9 +69,11 @@ struct SourceSpec {
   OnError on_error = OnError::kFail;
   std::string dead_letter_path;  // resolved; empty = default under the checkpoint
   SourcePos dead_letter_pos;
+  std::optional<WatermarkSpec> watermark;
 };
 
-enum class StepKind { kSelect, kWhere, kWithColumn, kAggregate };
+enum class StepKind { kSelect, kWhere, kWithColumn, kAggregate, kWatermark, kDeduplicate };
+
 
 struct StepSpec {
   std::string name;
@@ -75,8 +84,10 @@ struct StepSpec {
   std::vector<ExprText> items;   // select items, the where predicate, or group_by keys
   std::vector<ExprText> aggregates;  // for kAggregate
   std::string column_name;       // for kWithColumn
-  std::string scope = "batch";   // for kAggregate: "batch" (per micro-batch)
+  std::string scope = "stream";  // for kAggregate: "stream" (stateful, across batches) or "batch"
   SourcePos scope_pos;
+  WatermarkSpec watermark;       // for kWatermark
+  std::vector<std::string> dedup_columns;  // for kDeduplicate; empty = all columns
 };
 
 struct SinkSpec {
@@ -109,6 +120,11 @@ struct PipelineSpec {
   std::string progress_file;  // resolved; empty = <checkpoint>/progress.jsonl or none
   int64_t idle_poll_micros = 100000;
   int64_t min_batches_to_retain = 100;  // offset/commit entries kept, as Spark's minBatchesToRetain
+  int shuffle_partitions = 4;           // state partitions of each stateful operator
+  bool watermark_policy_max = false;    // several watermarks: min (default, Spark's) or max
+  std::string state_provider = "memory";  // [state] provider
+  SourcePos state_pos;
+  std::map<std::string, OptionEntry> state_options;
   std::vector<SourceSpec> sources;
   std::vector<StepSpec> steps;
   std::vector<SinkSpec> sinks;
