@@ -104,6 +104,14 @@ class StateCache {
     latest_.insert_or_assign(dir, std::move(state));
   }
 
+  // For an aborted batch: a look at an old version must not evict the latest.
+  void PutUnlessNewerHeld(const std::string& dir, LoadedState state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = latest_.find(dir);
+    if (it == latest_.end()) latest_.emplace(dir, std::move(state));
+    else if (it->second.version <= state.version) it->second = std::move(state);
+  }
+
   // After a purge, versions below `oldest_loadable` must not open from memory either.
   void DropOlderThan(const std::string& dir, int64_t oldest_loadable) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -242,7 +250,7 @@ class MemoryStateStore final : public StateStore {
       int64_t new_version = state_.version + 1;
       Status written = WriteVersion(new_version);
       if (!written.ok()) {
-        Rollback();
+        Rollback(/*after_failed_commit=*/true);
         return written.WithContext("cannot commit version " + std::to_string(new_version) + " of state store " +
                                    dir_);
       }
@@ -284,7 +292,9 @@ class MemoryStateStore final : public StateStore {
   }
 
   // Restores the opened version from the undo log and hands the map back.
-  void Rollback() {
+  // After a failed commit the files on disk may have changed (stale versions
+  // removed), so the cache must take this state and its knowledge of them.
+  void Rollback(bool after_failed_commit = false) {
     finished_ = true;
     for (auto& [key, original] : undo_) {
       if (original) state_.Set(key, *original);
@@ -293,7 +303,8 @@ class MemoryStateStore final : public StateStore {
     undo_.clear();
     undo_payload_bytes_ = 0;
     final_metrics_ = CurrentMetrics();
-    cache_->Put(dir_, std::move(state_));
+    if (after_failed_commit) cache_->Put(dir_, std::move(state_));
+    else cache_->PutUnlessNewerHeld(dir_, std::move(state_));
   }
 
   // Makes `version` durable: stale files first, then the delta, then the snapshot.
