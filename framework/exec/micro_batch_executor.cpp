@@ -157,8 +157,10 @@ Status MicroBatchExecutor::Recover() {
   SLUICE_ASSIGN_OR_RETURN(OffsetSeq end, checkpoint_->offsets().Get(n, sources));
   if (checkpoint_->commits().Exists(n)) {
     SLUICE_ASSIGN_OR_RETURN(CommitMetadata commit, checkpoint_->commits().Get(n));
-    previous_batch_watermark_ms_ = end.metadata.batch_watermark_ms;
-    batch_watermark_ms_ = global_watermark_ms_ = commit.next_batch_watermark_ms;
+    // The next batch's late-row watermark is this batch's; its eviction
+    // watermark is what this batch computed (the loop shifts them).
+    batch_watermark_ms_ = end.metadata.batch_watermark_ms;
+    global_watermark_ms_ = commit.next_batch_watermark_ms;
     // Operators restart from the global value, as Spark's tracker does.
     for (auto& w : operator_watermarks_ms_) w = global_watermark_ms_;
     committed_ = end.offsets;

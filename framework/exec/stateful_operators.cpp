@@ -153,24 +153,33 @@ class StreamingAggregate final : public StatefulOperator {
                  std::vector<RecordBatchPtr>* output, StateOperatorProgress* progress) override {
     progress->operator_name = "stateStoreSave";
     progress->num_shuffle_partitions = options_.partitions;
-    // Late rows are filtered except in complete mode, which keeps everything (Spark).
-    const bool filter_late = ctx.has_watermark && event_time_key_ && ctx.mode != OutputMode::kComplete;
-    std::atomic<int64_t> dropped{0};
-    // 1. Window assignment and the late filter, per batch in parallel.
+    // 1. Window assignment, per batch in parallel.
     std::vector<RecordBatchPtr> expanded(input.size());
     SLUICE_RETURN_IF_ERROR(ctx.pool->ParallelFor(input.size(), [&](size_t b) -> Status {
-      SLUICE_ASSIGN_OR_RETURN(expanded[b], Expand(*input[b], ctx, filter_late, &dropped));
+      SLUICE_ASSIGN_OR_RETURN(expanded[b], Expand(*input[b], ctx));
       return Status::OK();
     }));
-    progress->num_rows_dropped_by_watermark = dropped;
-    // 2. The batch's partial aggregate.
+    // 2. The batch's partial aggregate: one row per group, as Spark's state
+    // save operator sees it.
     auto partial = aggregate_->NewState();
     for (const auto& b : expanded)
       if (b && b->num_rows() > 0) SLUICE_RETURN_IF_ERROR(aggregate_->Consume(*partial, *b, ctx.eval));
-    // 3. Merge into state, partition by partition in parallel.
+    // 3. Late groups are dropped with L (window.end <= L, or event time <= L),
+    // except in complete mode, which keeps everything.
+    const bool filter_late = ctx.has_watermark && event_time_key_ && ctx.mode != OutputMode::kComplete;
     const int parts = options_.partitions;
     std::vector<std::vector<size_t>> groups_of(static_cast<size_t>(parts));
-    for (size_t g = 0; g < partial->keys.size(); ++g) groups_of[PartitionOf(partial->keys[g], parts)].push_back(g);
+    for (size_t g = 0; g < partial->keys.size(); ++g) {
+      if (filter_late) {
+        auto t = KeyInt64(partial->keys[g], key_types_, *event_time_key_);
+        if (t && *t <= ctx.late_watermark_us) {
+          ++progress->num_rows_dropped_by_watermark;
+          continue;
+        }
+      }
+      groups_of[PartitionOf(partial->keys[g], parts)].push_back(g);
+    }
+    // 4. Merge into state, partition by partition in parallel.
     std::vector<std::unique_ptr<AggregateState>> emitted(static_cast<size_t>(parts));
     std::mutex mu;
     SLUICE_RETURN_IF_ERROR(ctx.pool->ParallelFor(static_cast<size_t>(parts), [&](size_t p) -> Status {
@@ -225,22 +234,9 @@ class StreamingAggregate final : public StatefulOperator {
   }
 
  private:
-  // Adds window columns (one row per window a row falls in) and drops late rows.
-  Result<RecordBatchPtr> Expand(const RecordBatch& batch, const StatefulBatchContext& ctx, bool filter_late,
-                                std::atomic<int64_t>* dropped) const {
-    const int64_t late = ctx.late_watermark_us;
-    if (!window_) {
-      if (!filter_late) return std::make_shared<const RecordBatch>(batch);
-      // Keyed by the event-time column itself: late when time <= L.
-      int col = batch.schema()->IndexOf(options_.watermark_column);
-      const Column& t = batch.column(col);
-      std::vector<compute::RowIndex> keep;
-      keep.reserve(static_cast<size_t>(batch.num_rows()));
-      for (int64_t r = 0; r < batch.num_rows(); ++r)
-        if (t.is_null(r) || t.int64_at(r) > late) keep.push_back(static_cast<compute::RowIndex>(r));
-      *dropped += batch.num_rows() - static_cast<int64_t>(keep.size());
-      return compute::Take(batch, keep);
-    }
+  // Adds window columns: one row per window a row falls in.
+  Result<RecordBatchPtr> Expand(const RecordBatch& batch, const StatefulBatchContext& ctx) const {
+    if (!window_) return std::make_shared<const RecordBatch>(batch);
     SLUICE_ASSIGN_OR_RETURN(ColumnPtr times, window_->time->Evaluate(batch, ctx.eval));
     const WindowSpec& w = *window_;
     const int64_t per_row = (w.size_us + w.slide_us - 1) / w.slide_us;
@@ -248,7 +244,6 @@ class StreamingAggregate final : public StatefulOperator {
     rows.reserve(static_cast<size_t>(batch.num_rows() * per_row));
     std::vector<int64_t> start_values;
     start_values.reserve(rows.capacity());
-    int64_t late_rows = 0;
     for (int64_t r = 0; r < batch.num_rows(); ++r) {
       if (times->is_null(r)) continue;  // a null time is in no window (Spark filters it)
       const int64_t t = times->int64_at(r);
@@ -258,15 +253,10 @@ class StreamingAggregate final : public StatefulOperator {
       for (int64_t i = 0; i < per_row; ++i) {
         int64_t start = last_start - i * w.slide_us;
         if (!(start <= t && t < start + w.size_us)) continue;
-        if (filter_late && start + w.size_us <= late) {
-          ++late_rows;
-          continue;
-        }
         rows.push_back(static_cast<compute::RowIndex>(r));
         start_values.push_back(start);
       }
     }
-    *dropped += late_rows;
     RecordBatchPtr taken = compute::Take(batch, rows);
     auto start_col = Column::AllocateFixed(DataType::kTimestamp, static_cast<int64_t>(rows.size()));
     auto end_col = Column::AllocateFixed(DataType::kTimestamp, static_cast<int64_t>(rows.size()));

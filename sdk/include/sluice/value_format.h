@@ -54,7 +54,7 @@ inline std::string FormatTimestamp(int64_t micros, bool iso = false) {
                         static_cast<long long>(sod % 60));
   std::string s(buf, static_cast<size_t>(n));
   if (frac) {
-    char f[8];
+    char f[24];
     std::snprintf(f, sizeof f, "%06lld", static_cast<long long>(frac));
     std::string fs(f);
     while (!fs.empty() && fs.back() == '0') fs.pop_back();
