@@ -156,6 +156,29 @@ class StateStoreConformance : public ::testing::TestWithParam<ProviderCase> {
     return model;
   }
 
+  // Commits `batches` one after another from the last version of `history`,
+  // appending the expected content of each new version to it.
+  static Status CommitEach(StateStoreProvider& provider, const StateStoreId& id, const std::vector<Changes>& batches,
+                           std::vector<Model>* history) {
+    for (const auto& batch : batches) {
+      int64_t version = static_cast<int64_t>(history->size()) - 1;
+      SLUICE_RETURN_IF_ERROR(CommitBatch(provider, id, version, batch));
+      history->push_back(history->back());
+      Apply(batch, &history->back());
+    }
+    return Status::OK();
+  }
+
+  // Every version in [from, to] holds exactly what `history` says.
+  static void ExpectVersions(StateStoreProvider& provider, const StateStoreId& id, const std::vector<Model>& history,
+                             int64_t from, int64_t to) {
+    for (int64_t v = from; v <= to; ++v) {
+      auto model = ReadVersion(provider, id, v);
+      ASSERT_TRUE(model.ok()) << "version " << v << ": " << model.status().ToString();
+      ASSERT_EQ(*model, history[v]) << "version " << v;
+    }
+  }
+
   // Four versions of 40 keys each with 100-byte values: files worth damaging.
   Result<Model> CommitFourVersions() const {
     auto provider = NewProvider();
@@ -209,19 +232,11 @@ TEST_P(StateStoreConformance, CommittedVersionsReopenExactlyAfterRestart) {
   std::vector<Model> history(1);
   {
     ASSERT_OK_AND_ASSIGN(auto provider, NewProvider());
-    for (size_t i = 0; i < batches.size(); ++i) {
-      ASSERT_OK(CommitBatch(*provider, Id(), static_cast<int64_t>(i), batches[i]));
-      history.push_back(history.back());
-      Apply(batches[i], &history.back());
-    }
-    ASSERT_OK_AND_ASSIGN(Model latest, ReadVersion(*provider, Id(), 5));
-    EXPECT_EQ(latest, history[5]);
+    ASSERT_OK(CommitEach(*provider, Id(), batches, &history));
+    ExpectVersions(*provider, Id(), history, 5, 5);
   }
   ASSERT_OK_AND_ASSIGN(auto restarted, NewProvider());
-  for (int64_t v = 0; v <= 5; ++v) {
-    ASSERT_OK_AND_ASSIGN(Model model, ReadVersion(*restarted, Id(), v));
-    EXPECT_EQ(model, history[v]) << "version " << v;
-  }
+  ExpectVersions(*restarted, Id(), history, 0, 5);
   EXPECT_EQ(history[5], (Model{{std::string("\x00k\xff", 3), std::string("\x00v", 2)},
                                {"b", "and again"},
                                {"c", "back"},
@@ -303,12 +318,10 @@ TEST_P(StateStoreConformance, AbortLeavesTheOpenedVersionIntact) {
 TEST_P(StateStoreConformance, ReplayedVersionReplacesTheFirstAttempt) {
   ASSERT_OK_AND_ASSIGN(auto provider, NewProvider());
   std::vector<Model> history(1);
-  for (int64_t v = 0; v < 12; ++v) {
-    Changes batch = {{"k" + std::to_string(v), "first " + std::to_string(v)}, {"k" + std::to_string(v - 2), std::nullopt}};
-    ASSERT_OK(CommitBatch(*provider, Id(), v, batch));
-    history.push_back(history.back());
-    Apply(batch, &history.back());
-  }
+  std::vector<Changes> first_attempts;
+  for (int64_t v = 0; v < 12; ++v)
+    first_attempts.push_back({{Numbered("k", v), Numbered("first ", v)}, {Numbered("k", v - 2), std::nullopt}});
+  ASSERT_OK(CommitEach(*provider, Id(), first_attempts, &history));
 
   // Batch 9 runs again after a failure: it opens 9 and commits 10 with other changes.
   const Changes replay = {{"replayed", "yes"}, {"k3", "restored"}, {"k8", std::nullopt}};
@@ -480,21 +493,16 @@ TEST_P(StateStoreConformance, RandomBatchesAcrossSnapshotsMatchAModel) {
   ASSERT_GT(version, 250);
 
   ASSERT_OK_AND_ASSIGN(auto restarted, NewProvider());
-  for (int64_t v = 0; v <= version; ++v) {
-    ASSERT_OK_AND_ASSIGN(Model model, ReadVersion(*restarted, Id(), v));
-    ASSERT_EQ(model, history[v]) << "version " << v;
-  }
+  ExpectVersions(*restarted, Id(), history, 0, version);
 }
 
 TEST_P(StateStoreConformance, PurgeKeepsLoadableVersionsAndRemovesOlderFiles) {
   ASSERT_OK_AND_ASSIGN(auto provider, NewProvider());
   std::vector<Model> history(1);
-  for (int64_t v = 0; v < 30; ++v) {
-    Changes batch = {{"k" + std::to_string(v % 7), std::to_string(v)}, {"k" + std::to_string((v + 3) % 7), std::nullopt}};
-    ASSERT_OK(CommitBatch(*provider, Id(), v, batch));
-    history.push_back(history.back());
-    Apply(batch, &history.back());
-  }
+  std::vector<Changes> batches;
+  for (int64_t v = 0; v < 30; ++v)
+    batches.push_back({{Numbered("k", v % 7), std::to_string(v)}, {Numbered("k", (v + 3) % 7), std::nullopt}});
+  ASSERT_OK(CommitEach(*provider, Id(), batches, &history));
   const size_t files_before = FilesUnder(Id().Dir()).size();
   ASSERT_OK(provider->Purge(Id(), 25));
   const size_t files_after = FilesUnder(Id().Dir()).size();
@@ -503,14 +511,10 @@ TEST_P(StateStoreConformance, PurgeKeepsLoadableVersionsAndRemovesOlderFiles) {
   EXPECT_EQ(FilesUnder(Id().Dir()).size(), files_after);
 
   EXPECT_EQ(provider->Open(Id(), 1).status().code(), StatusCode::kNotFound);
-  ASSERT_OK_AND_ASSIGN(Model latest, ReadVersion(*provider, Id(), 30));
-  EXPECT_EQ(latest, history[30]);
+  ExpectVersions(*provider, Id(), history, 30, 30);
   {
     ASSERT_OK_AND_ASSIGN(auto restarted, NewProvider());
-    for (int64_t v = 25; v <= 30; ++v) {
-      ASSERT_OK_AND_ASSIGN(Model model, ReadVersion(*restarted, Id(), v));
-      EXPECT_EQ(model, history[v]) << "version " << v;
-    }
+    ExpectVersions(*restarted, Id(), history, 25, 30);
     EXPECT_EQ(restarted->Open(Id(), 1).status().code(), StatusCode::kNotFound);
   }
 
@@ -665,16 +669,10 @@ TEST_P(StateStoreConformance, PartitionsAreIndependentAndUsableConcurrently) {
 TEST_P(StateStoreConformance, OlderVersionsOpenFromTheSameProvider) {
   ASSERT_OK_AND_ASSIGN(auto provider, NewProvider());
   std::vector<Model> history(1);
-  for (int64_t v = 0; v < 5; ++v) {
-    Changes batch = {{"k", std::to_string(v)}, {"v" + std::to_string(v), "x"}};
-    ASSERT_OK(CommitBatch(*provider, Id(), v, batch));
-    history.push_back(history.back());
-    Apply(batch, &history.back());
-  }
-  for (int64_t v : {2, 5, 0, 4, 5}) {
-    ASSERT_OK_AND_ASSIGN(Model model, ReadVersion(*provider, Id(), v));
-    EXPECT_EQ(model, history[v]) << "version " << v;
-  }
+  std::vector<Changes> batches;
+  for (int64_t v = 0; v < 5; ++v) batches.push_back({{"k", std::to_string(v)}, {Numbered("v", v), "x"}});
+  ASSERT_OK(CommitEach(*provider, Id(), batches, &history));
+  for (int64_t v : {2, 5, 0, 4, 5}) ExpectVersions(*provider, Id(), history, v, v);
   ASSERT_OK(CommitBatch(*provider, Id(), 5, {{"six", "6"}}));
   Model v6 = history[5];
   v6["six"] = "6";
