@@ -142,6 +142,117 @@ input = "in"
       << r.err;
 }
 
+TEST_F(ValidateTest, StatefulRulesAreSparksAndSayWhatToChange) {
+  auto r = Validate(R"toml([sources.in]
+type = "memory"
+schema = "ts TIMESTAMP, n BIGINT, word STRING"
+with_watermark = { column = "when", delay = "1 minute" }
+
+[[steps]]
+name = "counts"
+input = "in"
+group_by = ["word"]
+aggregate = ["count(*) AS c"]
+
+[[steps]]
+name = "windows"
+input = "in"
+group_by = ["window(n, '10 minutes')", "window(ts, '5 minutes', '10 minutes')"]
+aggregate = ["count(*)"]
+
+[sinks.out]
+type = "memory"
+input = "counts"
+)toml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(File() + ":4:18: error: source 'in': with_watermark names column 'when', which does not exist; "
+                                "available: ts, n, word"),
+            std::string::npos)
+      << r.err;
+
+  r = Validate(R"toml([pipeline]
+output_mode = "complete"
+[sources.in]
+type = "memory"
+schema = "ts TIMESTAMP, n BIGINT"
+[[steps]]
+name = "windows"
+input = "in"
+group_by = ["window(n, '10 minutes')"]
+aggregate = ["count(*)"]
+[sinks.out]
+type = "memory"
+input = "windows"
+)toml");
+  EXPECT_NE(r.err.find(File() + ":9:21: error: step 'windows': group_by: window() needs a TIMESTAMP, but 'n' is BIGINT; "
+                                "convert it with to_timestamp()"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("complete"), std::string::npos) << "no follow-on error about the mode: " << r.err;
+
+  r = Validate(R"toml([sources.in]
+type = "memory"
+schema = "ts TIMESTAMP, word STRING"
+
+[[steps]]
+name = "counts"
+input = "in"
+group_by = ["word"]
+aggregate = ["count(*) AS c"]
+
+[sinks.out]
+type = "memory"
+input = "counts"
+)toml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(File() + ":1:1: error: output_mode = \"append\" with the aggregation in step 'counts' needs a "
+                                "watermark: append emits a group once, when the watermark passes it"),
+            std::string::npos)
+      << r.err;
+
+  r = Validate(R"toml([pipeline]
+output_mode = "update"
+
+[state]
+provider = "cassandra"
+
+[sources.in]
+type = "memory"
+schema = "ts TIMESTAMP, word STRING"
+
+[[steps]]
+name = "unique"
+input = "in"
+drop_duplicates = ["word"]
+
+[[steps]]
+name = "counts"
+input = "unique"
+group_by = ["window(ts, '10 minutes', '20 minutes')", "word"]
+aggregate = ["count(*) AS c"]
+
+[[steps]]
+name = "counts2"
+input = "unique"
+group_by = ["word"]
+aggregate = ["count(*) AS c"]
+
+[sinks.out]
+type = "memory"
+input = "counts2"
+)toml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(File() + ":19:38: error: step 'counts': group_by: the slide duration must not be greater than "
+                                "the window duration"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(File() + ":22:1: error: step 'counts2' is a second stateful step (after 'unique')"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(File() + ":5:12: error: unknown state store provider 'cassandra'; installed: memory"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(ValidateTest, RunRefusesTheSameErrorsBeforeAnyDataMoves) {
   WriteFile(dir_ / "in/a.txt", "hello\n");
   WriteFile(dir_ / "p.toml", R"toml([pipeline]

@@ -34,7 +34,9 @@ class Builder {
     BuildSources(*q);
     BuildSteps(*q);
     BuildSinks(*q);
-    CheckQueryRules(*q);
+    // Output-mode rules judge the whole DAG: a step that failed to build
+    // would only produce misleading follow-on errors.
+    CheckQueryRules(*q, /*dag_complete=*/diags_->size() == errors_before);
     if (diags_->size() != errors_before) return nullptr;
     return q;
   }
@@ -300,7 +302,7 @@ class Builder {
   }
 
   // Spark's UnsupportedOperationChecker, for what this engine supports.
-  void CheckQueryRules(Query& q) {
+  void CheckQueryRules(Query& q, bool dag_complete) {
     const SourcePos mode_pos = spec_.output_mode_pos.line ? spec_.output_mode_pos : SourcePos{spec_.file, 1, 1};
     std::vector<const QueryNode*> stateful;
     const QueryNode* aggregation = nullptr;
@@ -314,12 +316,13 @@ class Builder {
             stateful[0]->name + "'); this version runs at most one group_by (scope = \"stream\") or drop_duplicates "
             "per pipeline");
     }
-    if (spec_.output_mode == OutputMode::kComplete && !aggregation) {
+    if (dag_complete && spec_.output_mode == OutputMode::kComplete && !aggregation) {
       Error(mode_pos, "output_mode = \"complete\" needs a streaming aggregation (a group_by step with scope = "
             "\"stream\"): as in Spark, complete mode re-emits the whole result table each batch, and this pipeline "
             "has none; use output_mode = \"append\"");
     }
-    if (spec_.output_mode == OutputMode::kAppend && aggregation && !aggregation->stateful->evicts_by_watermark()) {
+    if (dag_complete && spec_.output_mode == OutputMode::kAppend && aggregation &&
+        !aggregation->stateful->evicts_by_watermark()) {
       Error(mode_pos, "output_mode = \"append\" with the aggregation in step '" + aggregation->name +
             "' needs a watermark: append emits a group once, when the watermark passes it, so group by "
             "window(<event time>, ...) (or the event-time column) after with_watermark on that column; or use "
