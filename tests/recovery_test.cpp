@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -61,6 +62,48 @@ format = "jsonl"
 )toml");
   }
 
+  // The same input, counted per id % 7 across batches through state, in
+  // complete mode: every batch's part file is the whole table, so the last
+  // committed file must equal counts over all input, exactly once.
+  void WriteStatefulPipeline() {
+    stateful_ = true;
+    WriteFile(Path("p.toml"), R"toml([pipeline]
+trigger = "available_now"
+checkpoint = "ckpt"
+output_mode = "complete"
+shuffle_partitions = 3
+min_batches_to_retain = 5
+
+[state]
+provider = "memory"
+snapshot_interval = 3
+
+[sources.rows]
+type = "file"
+path = "in"
+format = "csv"
+schema = "id BIGINT, payload STRING"
+max_files_per_trigger = 2
+
+[[steps]]
+name = "keyed"
+input = "rows"
+with_column = { name = "k", expr = "id % 7" }
+
+[[steps]]
+name = "counts"
+input = "keyed"
+group_by = ["k"]
+aggregate = ["count(*) AS n", "sum(id) AS total"]
+
+[sinks.out]
+type = "file"
+input = "counts"
+path = "out"
+format = "jsonl"
+)toml");
+  }
+
   // Adds input file number `n` with `rows` rows, moved in whole.
   void AddInputFile(int n, int rows) {
     std::string body;
@@ -68,6 +111,7 @@ format = "jsonl"
       int id = n * 1000 + r;
       body += std::to_string(id) + ",p" + std::to_string(id) + "\n";
       expected_.push_back("{\"id\":" + std::to_string(id) + ",\"payload\":\"P" + std::to_string(id) + "\"}");
+      ids_.push_back(id);
     }
     char name[32];
     std::snprintf(name, sizeof name, "%05d.csv", n);
@@ -106,7 +150,9 @@ format = "jsonl"
     EXPECT_NE(committed, nullptr);
     std::vector<std::string> rows;
     if (!committed) return rows;
-    for (const auto& f : committed(Path("out"))) {
+    auto files = committed(Path("out"));
+    if (stateful_ && !files.empty()) files.erase(files.begin(), files.end() - 1);  // the latest complete table
+    for (const auto& f : files) {
       auto lines = ReadLines(Path("out/" + f));
       rows.insert(rows.end(), lines.begin(), lines.end());
     }
@@ -115,13 +161,33 @@ format = "jsonl"
   }
 
   std::vector<std::string> Expected() {
+    if (stateful_) {
+      std::map<int64_t, std::pair<int64_t, int64_t>> counts;
+      for (int64_t id : ids_) {
+        auto& c = counts[id % 7];
+        ++c.first;
+        c.second += id;
+      }
+      std::vector<std::string> rows;
+      for (const auto& [k, c] : counts)
+        rows.push_back("{\"k\":" + std::to_string(k) + ",\"n\":" + std::to_string(c.first) + ",\"total\":" +
+                       std::to_string(c.second) + "}");
+      std::sort(rows.begin(), rows.end());
+      return rows;
+    }
     auto e = expected_;
     std::sort(e.begin(), e.end());
     return e;
   }
 
+  // Kills `sluice run` at random instants until the wanted number of kills
+  // landed (SLUICE_CRASH_KILLS overrides), then checks the committed output.
+  void RandomKills(int default_kills);
+
   TempDir dir_;
   std::vector<std::string> expected_;
+  std::vector<int64_t> ids_;
+  bool stateful_ = false;
 };
 
 TEST_F(RecoveryTest, RestartWithNoNewDataEmitsNothing) {
@@ -222,10 +288,35 @@ TEST_F(RecoveryTest, EveryNamedCrashPointRecoversExactlyOnce) {
 
 TEST_F(RecoveryTest, RandomKillsNeverLoseOrDuplicateOutput) {
   WritePipeline();
+  RandomKills(50);
+}
+
+TEST_F(RecoveryTest, StatefulAggregationSurvivesEveryNamedCrashPoint) {
+  WriteStatefulPipeline();
+  const std::vector<std::string> points = {
+      "offset-log:after-write",     "state-memory:before-commit", "state-memory:after-delta",
+      "file-sink:after-part-rename", "executor:after-sinks",       "commit-log:after-write",
+  };
+  int file = 0;
+  for (const auto& point : points) {
+    SCOPED_TRACE(point);
+    for (int i = 0; i < 3; ++i) AddInputFile(file++, 5);
+    EXPECT_EQ(Wait(Start(point + "@2")), 128 + SIGKILL) << "the crash point was never reached";
+    ASSERT_EQ(RunToEnd(), 0) << ReadFile(Path("runs.log"));
+    EXPECT_EQ(CommittedRows(), Expected());
+  }
+}
+
+TEST_F(RecoveryTest, StatefulAggregationSurvivesRandomKills) {
+  WriteStatefulPipeline();
+  RandomKills(30);
+}
+
+void RecoveryTest::RandomKills(int default_kills) {
   const char* seed_env = std::getenv("SLUICE_CRASH_SEED");
   const char* kills_env = std::getenv("SLUICE_CRASH_KILLS");
   const unsigned seed = seed_env ? static_cast<unsigned>(std::strtoul(seed_env, nullptr, 10)) : 20261125u;
-  const int wanted_kills = kills_env ? std::atoi(kills_env) : 50;
+  const int wanted_kills = kills_env ? std::atoi(kills_env) : default_kills;
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> delay_us(0, 40000);
   std::uniform_int_distribution<int> rows(1, 400);
@@ -254,9 +345,16 @@ TEST_F(RecoveryTest, RandomKillsNeverLoseOrDuplicateOutput) {
     if (rc == 128 + SIGKILL && latest_id("ckpt/offsets") > latest_id("ckpt/commits")) ++kills_mid_batch;
     if (rc == 128 + SIGKILL) ++kills;
     else if (rc == 0) ++completed;
-    else FAIL() << "run ended with " << rc << "\n" << ReadFile(Path("runs.log"));
+    else {
+      ADD_FAILURE() << "run ended with " << rc << "\n" << ReadFile(Path("runs.log"));
+      return;
+    }
   }
-  ASSERT_EQ(RunToEnd(), 0) << ReadFile(Path("runs.log"));
+  int last = RunToEnd();
+  if (last != 0) {
+    ADD_FAILURE() << "final run ended with " << last << "\n" << ReadFile(Path("runs.log"));
+    return;
+  }
   std::printf("seed %u: %d kills (%d inside a batch), %d runs finished before their kill, %d input files, %zu rows\n",
               seed, kills, kills_mid_batch, completed, file, expected_.size());
   EXPECT_GE(kills_mid_batch, wanted_kills / 10) << "too few kills landed inside a batch to prove much";
