@@ -10,10 +10,9 @@
 //     any point leaves either the whole file or none of it. A commit replaces
 //     the files of its own and of every later version left by earlier,
 //     uncommitted attempts, before it writes anything.
-//   - Open(V) rebuilds V from the newest V.snapshot-or-older snapshot and the
-//     deltas after it, or reuses the provider's in-memory map when it already
-//     holds V (the common case: batch N+1 opens what batch N committed), in
-//     O(1). A missing delta in that chain is NotFound naming it; a damaged
+//   - Open(V) rebuilds V from the newest snapshot at or below V and the deltas
+//     after it, or reuses the provider's in-memory map when it already holds V
+//     (the common case: batch N+1 opens what batch N committed), in O(1). A missing delta in that chain is NotFound naming it; a damaged
 //     file (bad header, truncation, bad length, bad checksum) is Corruption
 //     naming it. Version 0 is the empty state and needs no file.
 //   - Abort (or dropping a store without Commit) undoes the batch through an
@@ -25,7 +24,10 @@
 // Crash points: state-memory:before-commit (nothing of the commit written),
 // state-memory:after-delta (delta durable; the snapshot, if this version has
 // one, not yet written). Memory: the whole state of every store a provider
-// opened stays in memory (the latest version per store), as in Spark.
+// opened stays in memory (the latest version per store), as in Spark. One
+// provider instance owns a store directory at a time: a second live instance
+// writing the same directory would leave the first one's cached map stale.
+// File format: state_file.h.
 
 #include <algorithm>
 #include <chrono>
