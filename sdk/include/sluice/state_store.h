@@ -89,6 +89,22 @@ class StateStoreProvider {
   // Deletes what is needed only by versions older than `oldest_to_keep`.
   virtual Status Purge(const StateStoreId& id, int64_t oldest_to_keep) = 0;
 
+  // Asynchronous checkpointing: when true, StateStore::Commit returns once the
+  // version is committed locally and copies it into the checkpoint directory
+  // in the background (at most one copy in flight per store: the next Commit
+  // waits for the previous copy, and reports the wait in checkpoint_wait_ms).
+  // The engine then writes a batch's commit-log entry only after
+  // AwaitDurable says every partition's version is in the checkpoint.
+  virtual bool asynchronous() const { return false; }
+  // Blocks until `version` of `id` is durable in the checkpoint directory.
+  // Returns the error of a failed background copy (the query then fails, and
+  // the batch is redone after a restart). Synchronous providers return OK.
+  virtual Status AwaitDurable(const StateStoreId& id, int64_t version) {
+    (void)id;
+    (void)version;
+    return Status::OK();
+  }
+
   // Waits for background work (asynchronous checkpoints) and releases it.
   virtual Status Close() { return Status::OK(); }
 };
