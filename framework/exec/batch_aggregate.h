@@ -6,31 +6,49 @@
 // and Finish() turns the merged state into output batches. Groups come out in
 // order of first appearance (partition order, then row order), so output is
 // deterministic. Keys are encoded into one reused byte buffer per row; only a
-// new group allocates.
+// new group allocates. first()/last() follow that same arrival order: a merge
+// always names which side came earlier.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "exec/hyperloglog.h"
 #include "expr/expression.h"
 #include "sluice/record_batch.h"
 
 namespace sluice {
 
-enum class AggregateFunction { kCountStar, kCount, kSum, kMin, kMax, kAvg };
+enum class AggregateFunction {
+  kCountStar,
+  kCount,
+  kSum,
+  kMin,
+  kMax,
+  kAvg,
+  kCountDistinct,        // exact: keeps every distinct value per group
+  kApproxCountDistinct,  // HyperLogLog
+  kFirst,
+  kLast,
+};
 
 struct AggregateSpec {
   AggregateFunction fn = AggregateFunction::kCountStar;
   std::shared_ptr<expr::CompiledExpr> argument;  // null for count(*)
   DataType output_type = DataType::kInt64;
   std::string name;
+  bool ignore_nulls = false;  // first(x, true) / last(x, true)
+  int hll_precision = 9;      // approx_count_distinct: from its rsd argument
 };
 
-// Parses "count(*)", "sum(price * qty) AS revenue", "avg(x)" against `input`.
-// On failure returns false with *error (offset into `text`).
+// Parses "count(*)", "sum(price * qty) AS revenue", "avg(x)",
+// "count(DISTINCT user)" (or "count_distinct(user)"),
+// "approx_count_distinct(user, 0.01)", "first(x)", "last(x, true)" against
+// `input`. On failure returns false with *error (offset into `text`).
 bool ParseAggregate(std::string_view text, const Schema& input, AggregateSpec* out, expr::ExprError* error);
 
 namespace aggregate_detail {
@@ -42,13 +60,32 @@ struct StringEq {
   using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
+// Spreads the bits of fixed-width values over the hash (identity hashing
+// would cluster timestamps and small integers).
+struct BitsHash {
+  size_t operator()(uint64_t bits) const {
+    bits ^= bits >> 33;
+    bits *= 0xFF51AFD7ED558CCDULL;
+    bits ^= bits >> 33;
+    return static_cast<size_t>(bits);
+  }
+};
+// Distinct values of one group: fixed-width values by their (normalized) bit
+// pattern, strings and binaries by their bytes.
+using DistinctBits = std::unordered_set<uint64_t, BitsHash>;
+using DistinctBytes = std::unordered_set<std::string, StringHash, StringEq>;
 
-// One aggregate's running values, one slot per group.
+// One aggregate's running values, one slot per group. count, i64 and f64 grow
+// with every group; the other vectors only for the aggregates that use them.
 struct Accumulator {
-  std::vector<int64_t> count;  // non-null inputs seen (rows for count(*))
-  std::vector<int64_t> i64;    // sum/min/max of integers, timestamps, booleans
-  std::vector<double> f64;     // sum/min/max of doubles, avg sums
-  std::vector<std::string> str;
+  std::vector<int64_t> count;  // inputs seen: non-null ones, rows for count(*) and first/last with nulls
+  std::vector<int64_t> i64;    // sum/min/max/first/last of integers, timestamps, booleans
+  std::vector<double> f64;     // sum/min/max/first/last of doubles, avg sums
+  std::vector<std::string> str;  // min/max/first/last of strings and binaries
+  std::vector<uint8_t> value_is_null;  // first/last: the kept value is null
+  std::vector<DistinctBits> distinct_bits;    // count_distinct of fixed-width values
+  std::vector<DistinctBytes> distinct_bytes;  // count_distinct of strings and binaries
+  std::vector<HyperLogLog> sketches;          // approx_count_distinct
 };
 
 }  // namespace aggregate_detail
@@ -89,7 +126,9 @@ class BatchAggregate {
   std::vector<RecordBatchPtr> Finish(const AggregateState& state) const;
 
   // For state stores: one group's accumulators as bytes, and back. The
-  // encoding is stable across restarts of the same pipeline.
+  // encoding is stable across restarts of the same pipeline and starts with
+  // kAccumulatorEncodingVersion, so a change of layout is detected.
+  static constexpr uint8_t kAccumulatorEncodingVersion = 1;
   void EncodeAccumulators(const AggregateState& state, uint32_t group, std::string* out) const;
   // Adds a group (or merges into an existing one) from a key and encoded
   // accumulators; the encoded values count as earlier than what `into` holds.
@@ -97,13 +136,15 @@ class BatchAggregate {
   // Adds group `fg` of `from` to `into` (merging if the key is there).
   void MergeGroupFrom(AggregateState& into, const AggregateState& from, size_t fg) const {
     if (into.accs.size() != aggregates_.size()) into.accs.resize(aggregates_.size());
-    MergeGroup(into, into.GroupFor(from.keys[fg], aggregates_.size()), from, fg);
+    MergeGroup(into, into.GroupFor(from.keys[fg], aggregates_.size()), from, fg, ArrivalOrder::kFromIsLater);
   }
   size_t num_keys() const { return keys_.size(); }
   const std::vector<AggregateSpec>& aggregates() const { return aggregates_; }
 
  private:
-  void MergeGroup(AggregateState& into, uint32_t g, const AggregateState& from, size_t fg) const;
+  // Which side of a merge arrived first: decides first() and last().
+  enum class ArrivalOrder { kFromIsLater, kFromIsEarlier };
+  void MergeGroup(AggregateState& into, uint32_t g, const AggregateState& from, size_t fg, ArrivalOrder order) const;
 
   std::vector<std::shared_ptr<expr::CompiledExpr>> keys_;
   std::vector<AggregateSpec> aggregates_;
