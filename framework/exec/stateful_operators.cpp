@@ -9,6 +9,7 @@
 #include <map>
 
 #include "compute/selection.h"
+#include "exec/session_window.h"
 #include "plugin/plugin_registry.h"
 #include "sluice/value_format.h"
 
@@ -447,6 +448,9 @@ bool ParseWindowKey(std::string_view text, const Schema& input, WindowSpec* out,
 
 std::unique_ptr<StatefulOperator> MakeStreamingAggregate(const StreamingAggregateOptions& options, const Schema& input,
                                                          expr::ExprError* error, size_t* item) {
+  // A session_window(...) key makes this a session aggregation (exec/session_window.h).
+  for (const auto& key : options.key_texts)
+    if (IsSessionWindowKey(key)) return MakeSessionWindowAggregate(options, input, error, item);
   std::optional<WindowSpec> window;
   size_t window_item = options.key_texts.size();
   for (size_t i = 0; i < options.key_texts.size(); ++i) {
