@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <random>
 #include <sstream>
 
 #include "exec/micro_batch_executor.h"
@@ -220,6 +222,47 @@ TEST(SessionWindow, WithoutAWatermarkOnTheSessionTimeNothingIsLateOrEvicted) {
   EXPECT_EQ(q.Batch({"12:01 alice"}), Lines{Row("12:00", "12:06", "alice", 2, 2)});
   EXPECT_EQ(q.op().num_rows_dropped_by_watermark, 0);
   EXPECT_EQ(q.op().num_rows_total, 2);
+}
+
+// Shuffled events over many batches, some for a null user: the final complete
+// result equals sessions computed in one pass over all events sorted by time.
+TEST(SessionWindow, RandomizedStreamMatchesOnePassSessionization) {
+  const unsigned seed = 2024;
+  std::mt19937 rng(seed);
+  SessionQuery q("session-random", {.mode = "complete", .watermark_column = ""});
+  const std::vector<std::string> users = {"ann", "ben", "cat", "null"};
+  std::vector<std::pair<int, std::string>> events;  // minute offset from 12:00, user
+  for (int i = 0; i < 300; ++i) events.push_back({static_cast<int>(rng() % 240), users[rng() % users.size()]});
+  std::shuffle(events.begin(), events.end(), rng);
+  auto hhmm = [](int minute) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%02d:%02d", 12 + minute / 60, minute % 60);
+    return std::string(buf);
+  };
+  std::map<std::string, std::vector<int>> minutes_of;
+  for (const auto& [m, u] : events) minutes_of[u].push_back(m);
+  Lines want;
+  for (auto& [user, minutes] : minutes_of) {
+    std::sort(minutes.begin(), minutes.end());
+    for (size_t first = 0; first < minutes.size();) {
+      size_t last = first + 1;
+      int end = minutes[first] + 5;
+      for (; last < minutes.size() && minutes[last] <= end; ++last) end = std::max(end, minutes[last] + 5);
+      const int n = static_cast<int>(last - first);
+      std::string row = Row(hhmm(minutes[first]), hhmm(end), user, n, n);
+      if (user == "null") row.replace(row.find("\"null\""), 6, "null");
+      want.push_back(row);
+      first = last;
+    }
+  }
+  Lines got;
+  for (size_t i = 0; i < events.size();) {
+    std::vector<std::string> chunk;
+    for (size_t n = 1 + rng() % 30; n > 0 && i < events.size(); --n, ++i)
+      chunk.push_back(hhmm(events[i].first) + " " + events[i].second);
+    got = q.Batch(chunk);
+  }
+  EXPECT_EQ(got, Sorted(want)) << "seed " << seed;
 }
 
 // Builds the pipeline and returns its diagnostics, joined.
