@@ -1,7 +1,8 @@
 // Session-window aggregation across batches, after Spark's
-// planStreamingAggregationForSession (../shared/reference/spark-stateful-
-// semantics.md §4): the batch is partially aggregated by (other keys, [t,
-// t + gap)), late pieces are dropped with L, the rest are merged per key with
+// planStreamingAggregationForSession
+// (../shared/reference/spark-stateful-semantics.md §4): the batch is
+// partially aggregated by (other keys, [t, t + gap)), late pieces are
+// dropped with L, the rest are merged per key with
 // that key's stored sessions, and the merged sessions are written back; then
 // the output mode decides what is emitted and evicted with E. Sessions live in
 // one StateStore per shuffle partition (partitioned by a hash of the other
