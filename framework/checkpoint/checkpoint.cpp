@@ -36,6 +36,7 @@ std::string Serialize(const CheckpointMetadata& m) {
   WriteNamed(w, "sources", m.shape.sources);
   WriteNamed(w, "statefulOperators", m.shape.stateful_operators);
   WriteNamed(w, "sinks", m.shape.sinks);
+  if (!m.shape.state_provider.empty()) w.Key("stateProvider").String(m.shape.state_provider);
   w.EndObject();
   return w.str() + "\n";
 }
@@ -83,6 +84,9 @@ std::string IncompatibleChange(const QueryShape& then, const QueryShape& now) {
   if (!(then.stateful_operators == now.stateful_operators))
     return "the stateful operators changed: the checkpoint holds state for " + Describe(then.stateful_operators) +
            " and the pipeline now has " + Describe(now.stateful_operators) + restart;
+  if (!then.state_provider.empty() && !now.state_provider.empty() && then.state_provider != now.state_provider)
+    return "the state was written by state store provider '" + then.state_provider + "' and the pipeline now uses '" +
+           now.state_provider + "' ([state] provider); state cannot move between providers" + restart;
   return "";
 }
 
@@ -102,6 +106,8 @@ Result<CheckpointMetadata> Checkpoint::ReadMetadata(const std::string& dir) {
   if (doc["id"].get(id) != simdjson::SUCCESS) return corrupt("has no query id");
   m.query_id = std::string(id);
   if (doc["pipeline"].get(name) == simdjson::SUCCESS) m.shape.pipeline_name = std::string(name);
+  std::string_view provider;
+  if (doc["stateProvider"].get(provider) == simdjson::SUCCESS) m.shape.state_provider = std::string(provider);
   if (!ReadNamed(doc, "sources", &m.shape.sources) || !ReadNamed(doc, "statefulOperators", &m.shape.stateful_operators) ||
       !ReadNamed(doc, "sinks", &m.shape.sinks))
     return corrupt("is missing its sources, statefulOperators or sinks");
@@ -119,7 +125,8 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir, con
     std::string change = IncompatibleChange(metadata.shape, shape);
     if (!change.empty())
       return Status::InvalidArgument("cannot restart from checkpoint " + dir + ": " + change);
-    if (!(metadata.shape.sinks == shape.sinks) || metadata.shape.pipeline_name != shape.pipeline_name) {
+    if (!(metadata.shape.sinks == shape.sinks) || metadata.shape.pipeline_name != shape.pipeline_name ||
+        metadata.shape.state_provider != shape.state_provider) {
       // Sinks may change (as Spark allows); keep the metadata current for inspection.
       metadata.shape = shape;
       SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/metadata", Serialize(metadata)));

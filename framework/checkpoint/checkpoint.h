@@ -30,6 +30,7 @@ struct QueryShape {
   std::vector<Named> sources;             // in pipeline order: index n owns sources/<n>
   std::vector<Named> stateful_operators;  // name and kind of each stateful step
   std::vector<Named> sinks;
+  std::string state_provider;  // "" when the pipeline has no stateful step
 };
 
 struct CheckpointMetadata {

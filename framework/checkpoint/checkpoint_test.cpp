@@ -130,6 +130,25 @@ TEST_F(CheckpointTest, IncompatibleRestartsAreRefusedNamingTheDifference) {
   EXPECT_TRUE(Checkpoint::Open(dir_, new_sink).ok());
 }
 
+TEST_F(CheckpointTest, StateCannotMoveBetweenProvidersOrPartitionCounts) {
+  auto shape = Shape({{"a", "file", ""}});
+  shape.state_provider = "memory";
+  shape.stateful_operators.push_back({"counts", "aggregate over 4 partitions", ""});
+  ASSERT_TRUE(Checkpoint::Open(dir_, shape).ok());
+  const std::string tail = "; start a new checkpoint (a new `checkpoint` directory) to run this pipeline";
+  auto other = shape;
+  other.state_provider = "rocksdb";
+  EXPECT_EQ(Checkpoint::Open(dir_, other).status().message(),
+            "cannot restart from checkpoint " + dir_ + ": the state was written by state store provider 'memory' and "
+            "the pipeline now uses 'rocksdb' ([state] provider); state cannot move between providers" + tail);
+  auto repartitioned = shape;
+  repartitioned.stateful_operators[0].type = "aggregate over 8 partitions";
+  EXPECT_EQ(Checkpoint::Open(dir_, repartitioned).status().message(),
+            "cannot restart from checkpoint " + dir_ + ": the stateful operators changed: the checkpoint holds state for "
+            "[counts (aggregate over 4 partitions)] and the pipeline now has [counts (aggregate over 8 partitions)]" + tail);
+  EXPECT_TRUE(Checkpoint::Open(dir_, shape).ok());
+}
+
 TEST_F(CheckpointTest, GarbledMetadataIsCorruption) {
   ASSERT_TRUE(Checkpoint::Open(dir_, Shape({{"a", "file", ""}})).ok());
   Overwrite("metadata", "{\"id\":\"x\",");

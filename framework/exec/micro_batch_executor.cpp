@@ -145,6 +145,11 @@ Status MicroBatchExecutor::Recover() {
       if (auto* p = std::get_if<std::string>(&it->second.value)) path = ResolvePath(spec.directory, *p);
     shape.sinks.push_back({s.spec.name, s.spec.type, path});
   }
+  for (const auto& n : query_.nodes)
+    if (n.stateful)  // partitions are part of the shape: keys hash to partitions
+      shape.stateful_operators.push_back(
+          {n.stateful->id(), n.stateful->kind() + " over " + std::to_string(spec.shuffle_partitions) + " partitions", ""});
+  if (query_.state_provider) shape.state_provider = spec.state_provider;
   SLUICE_ASSIGN_OR_RETURN(checkpoint_, Checkpoint::Open(spec.checkpoint, shape));
   for (const auto& s : query_.sources)
     if (!s.checkpoint_dir.empty()) SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(s.checkpoint_dir));
@@ -154,46 +159,52 @@ Status MicroBatchExecutor::Recover() {
   if (!latest) return Status::OK();  // a new query
   const int64_t n = *latest;
   const size_t sources = query_.sources.size();
-  SLUICE_ASSIGN_OR_RETURN(OffsetSeq end, checkpoint_->offsets().Get(n, sources));
-  if (checkpoint_->commits().Exists(n)) {
-    SLUICE_ASSIGN_OR_RETURN(CommitMetadata commit, checkpoint_->commits().Get(n));
-    // The next batch's late-row watermark is this batch's; its eviction
-    // watermark is what this batch computed (the loop shifts them).
-    batch_watermark_ms_ = end.metadata.batch_watermark_ms;
-    global_watermark_ms_ = commit.next_batch_watermark_ms;
-    // Operators restart from the global value, as Spark's tracker does.
-    for (auto& w : operator_watermarks_ms_) w = global_watermark_ms_;
-    committed_ = end.offsets;
-    next_batch_id_ = n + 1;
-    for (size_t i = 0; i < sources; ++i)
-      if (committed_[i]) SLUICE_RETURN_IF_ERROR(query_.sources[i].source->Commit(*committed_[i]));
-    LogInfo("resuming query '" + spec.name + "' after committed batch " + std::to_string(n));
-    return Status::OK();
-  }
-  // Batch n was planned but not committed: redo it with the same range.
+  // The newest committed batch; every later batch in the offset log is redone,
+  // in order, with its logged range, timestamp and watermark. (With
+  // asynchronous state checkpointing up to two batches can be uncommitted.)
+  int64_t committed = n;
+  while (committed >= 0 && !checkpoint_->commits().Exists(committed)) --committed;
+  if (committed < n - 2)
+    return Status::Corruption("checkpoint " + spec.checkpoint + " has offsets/" + std::to_string(n) +
+                              " but its newest commit entry is " +
+                              (committed < 0 ? std::string("missing") : "commits/" + std::to_string(committed)) +
+                              ": more than two batches without commits; the checkpoint is corrupt: restore it from a "
+                              "backup or start a new checkpoint");
   std::vector<std::optional<Offset>> start(sources);
-  if (n > 0) {
-    if (!checkpoint_->commits().Exists(n - 1))
-      return Status::Corruption("checkpoint " + spec.checkpoint + " has offsets/" + std::to_string(n) +
-                                " but neither commits/" + std::to_string(n) + " nor commits/" + std::to_string(n - 1) +
-                                "; the checkpoint is corrupt: restore it from a backup or start a new checkpoint");
-    SLUICE_RETURN_IF_ERROR(checkpoint_->commits().Get(n - 1).status());
-    SLUICE_ASSIGN_OR_RETURN(OffsetSeq prev, checkpoint_->offsets().Get(n - 1, sources));
-    start = prev.offsets;
-    previous_batch_watermark_ms_ = prev.metadata.batch_watermark_ms;
+  int64_t late_ms = 0;
+  if (committed >= 0) {
+    SLUICE_ASSIGN_OR_RETURN(CommitMetadata commit, checkpoint_->commits().Get(committed));
+    SLUICE_ASSIGN_OR_RETURN(OffsetSeq done, checkpoint_->offsets().Get(committed, sources));
+    start = done.offsets;
+    late_ms = done.metadata.batch_watermark_ms;
+    // The next batch's late-row watermark is the committed batch's; its
+    // eviction watermark is what that batch computed (the loop shifts them).
+    batch_watermark_ms_ = done.metadata.batch_watermark_ms;
+    global_watermark_ms_ = commit.next_batch_watermark_ms;
   }
-  // The redo uses the watermark the first attempt logged.
-  batch_watermark_ms_ = global_watermark_ms_ = end.metadata.batch_watermark_ms;
-  for (auto& w : operator_watermarks_ms_) w = global_watermark_ms_;
-  PendingBatch pending{n, std::vector<SourceRange>(sources), end.metadata.batch_timestamp_ms};
-  for (size_t i = 0; i < sources; ++i) pending.ranges[i] = {start[i], end.offsets[i]};
   committed_ = start;
   for (size_t i = 0; i < sources; ++i)
     if (committed_[i]) SLUICE_RETURN_IF_ERROR(query_.sources[i].source->Commit(*committed_[i]));
-  next_batch_id_ = n;
-  pending_ = std::move(pending);
-  LogInfo("query '" + spec.name + "' recovering: batch " + std::to_string(n) +
-          " was planned but not committed; running it again with the same offsets");
+  next_batch_id_ = committed + 1;
+  for (int64_t b = committed + 1; b <= n; ++b) {
+    SLUICE_ASSIGN_OR_RETURN(OffsetSeq end, checkpoint_->offsets().Get(b, sources));
+    PendingBatch pending{b, std::vector<SourceRange>(sources), end.metadata.batch_timestamp_ms, late_ms,
+                         end.metadata.batch_watermark_ms};
+    for (size_t i = 0; i < sources; ++i) pending.ranges[i] = {start[i], end.offsets[i]};
+    pending_.push_back(std::move(pending));
+    start = end.offsets;
+    late_ms = end.metadata.batch_watermark_ms;
+    // A redo runs with the watermark its first attempt logged.
+    global_watermark_ms_ = end.metadata.batch_watermark_ms;
+  }
+  // Operators restart from the global value, as Spark's tracker does.
+  for (auto& w : operator_watermarks_ms_) w = global_watermark_ms_;
+  if (pending_.empty())
+    LogInfo("resuming query '" + spec.name + "' after committed batch " + std::to_string(committed));
+  else
+    LogInfo("query '" + spec.name + "' recovering: " + std::to_string(pending_.size()) + " batch" +
+            (pending_.size() == 1 ? "" : "es") + " from " + std::to_string(committed + 1) +
+            " were planned but not committed; running them again with the same offsets");
   return Status::OK();
 }
 
@@ -227,15 +238,18 @@ Status MicroBatchExecutor::Run() {
     const int64_t trigger_start = SteadyMicros();
     int64_t trigger_wall = NowMicros();
     const int64_t batch_id = next_batch_id_;
-    const bool replay = pending_.has_value();
+    const bool replay = !pending_.empty();
 
     // Plan: how far may each source go? A replayed batch reuses its logged plan.
     std::vector<SourceRange> ranges(query_.sources.size());
     bool any_data = false;
     if (replay) {
-      ranges = pending_->ranges;
-      trigger_wall = pending_->timestamp_ms * 1000;
-      pending_.reset();
+      const PendingBatch& p = pending_.front();
+      ranges = p.ranges;
+      trigger_wall = p.timestamp_ms * 1000;
+      previous_batch_watermark_ms_ = p.late_watermark_ms;
+      batch_watermark_ms_ = p.batch_watermark_ms;
+      pending_.pop_front();
       any_data = true;
     } else {
       for (size_t i = 0; i < query_.sources.size(); ++i) {
@@ -293,17 +307,19 @@ Status MicroBatchExecutor::Run() {
     }
     CrashPoint("executor:after-sinks");
     UpdateWatermark(stats);
-    if (checkpoint_) {
-      result = checkpoint_->commits().Add(batch_id, CommitMetadata{global_watermark_ms_});
+    {
+      CommittableBatch done{batch_id, global_watermark_ms_, {}};
+      for (size_t i = 0; i < query_.sources.size(); ++i)
+        done.source_ends.push_back(ranges[i].has_data() ? ranges[i].end : std::nullopt);
+      // With asynchronous state checkpoints, batch N is committed once its
+      // state is durable, which the next batch waits for anyway; otherwise now.
+      if (checkpoint_ && query_.state_provider && query_.state_provider->asynchronous()) {
+        if (deferred_commit_) result = CommitBatch(*deferred_commit_);
+        deferred_commit_ = std::move(done);
+      } else {
+        result = CommitBatch(done);
+      }
       if (!result.ok()) break;
-      CrashPoint("commit-log:after-write");
-    }
-    // Every sink has the batch: sources may forget what it read.
-    for (size_t i = 0; i < query_.sources.size(); ++i) {
-      if (!ranges[i].has_data()) continue;
-      Status st = query_.sources[i].source->Commit(*ranges[i].end);
-      if (!st.ok()) LogWarn("source '" + query_.sources[i].spec.name + "' commit failed: " + st.message());
-      committed_[i] = ranges[i].end;
     }
     if (checkpoint_) {
       // Keep the last min_batches_to_retain entries, as Spark does.
@@ -376,6 +392,8 @@ Status MicroBatchExecutor::Run() {
     if (trigger == TriggerKind::kProcessingTime)
       WaitFor(spec.trigger.interval_micros - (SteadyMicros() - trigger_start));
   }
+  if (deferred_commit_ && result.ok()) result = CommitBatch(*deferred_commit_);
+  deferred_commit_.reset();
   if (stop_ && result.ok())
     LogInfo("query '" + spec.name + "' stopped on request after " + std::to_string(batches_run_) + " batches");
   StopAll();
@@ -413,6 +431,32 @@ Status MicroBatchExecutor::ReadSources(int64_t batch_id, const std::vector<Sourc
       for (size_t n = 0; n < query_.nodes.size(); ++n)
         if (query_.nodes[n].source == static_cast<int>(t.source)) node_outputs[n].push_back(b);
     }
+  }
+  return Status::OK();
+}
+
+Status MicroBatchExecutor::CommitBatch(const CommittableBatch& batch) {
+  if (checkpoint_) {
+    if (query_.state_provider && query_.state_provider->asynchronous()) {
+      for (const auto& n : query_.nodes) {
+        if (!n.stateful) continue;
+        for (int p = 0; p < query_.spec.shuffle_partitions; ++p)
+          SLUICE_RETURN_IF_ERROR(query_.state_provider
+                                     ->AwaitDurable(StateStoreId{query_.spec.checkpoint + "/state", n.stateful->id(), p},
+                                                    batch.batch_id + 1)
+                                     .WithContext("state checkpoint of batch " + std::to_string(batch.batch_id) +
+                                                  ", step '" + n.stateful->id() + "' partition " + std::to_string(p)));
+      }
+    }
+    SLUICE_RETURN_IF_ERROR(checkpoint_->commits().Add(batch.batch_id, CommitMetadata{batch.next_watermark_ms}));
+    CrashPoint("commit-log:after-write");
+  }
+  // Every sink has the batch: sources may forget what it read.
+  for (size_t i = 0; i < query_.sources.size(); ++i) {
+    if (!batch.source_ends[i]) continue;
+    Status st = query_.sources[i].source->Commit(*batch.source_ends[i]);
+    if (!st.ok()) LogWarn("source '" + query_.sources[i].spec.name + "' commit failed: " + st.message());
+    committed_[i] = batch.source_ends[i];
   }
   return Status::OK();
 }

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -89,8 +90,21 @@ class MicroBatchExecutor {
     int64_t batch_id;
     std::vector<SourceRange> ranges;
     int64_t timestamp_ms;
+    int64_t late_watermark_ms;
+    int64_t batch_watermark_ms;
   };
-  std::optional<PendingBatch> pending_;
+  std::deque<PendingBatch> pending_;
+  // A batch whose sinks have it but whose commit-log entry waits for its
+  // state to be durable (asynchronous state checkpointing).
+  struct CommittableBatch {
+    int64_t batch_id;
+    int64_t next_watermark_ms;
+    std::vector<std::optional<Offset>> source_ends;  // nullopt: the source had no data
+  };
+  std::optional<CommittableBatch> deferred_commit_;
+  // Writes the batch's commit-log entry (after its state is durable) and lets
+  // the sources forget what it read.
+  Status CommitBatch(const CommittableBatch& batch);
   // Watermarks in milliseconds, as Spark keeps them. batch_watermark_ms_ is
   // the watermark of the batch about to run (its eviction watermark E);
   // previous_batch_watermark_ms_ that of the batch before (the late-row
