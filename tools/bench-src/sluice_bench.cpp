@@ -1,0 +1,635 @@
+// sluice-bench: end-to-end benchmarks of whole queries, run in-process with
+// the real framework and the plugins of this build loaded from their shared
+// libraries, exactly as `sluice run` loads them. Every run prints the machine,
+// the build type, its exact configuration (including the pipeline TOML it
+// measured) and a reference measured in the same process, so that ratios
+// still mean something on a noisy machine. Driven by tools/bench.
+//
+//   sluice-bench windowed-count [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]
+//                               [--event-minutes M]
+//   sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T]
+//
+// Input is generated before anything is timed. Figures come from the
+// engine's own progress events (triggerExecution, stateOperators) and from
+// getrusage / the file system.
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/logging.h"
+#include "exec/micro_batch_executor.h"
+#include "pipeline/pipeline_spec.h"
+#include "plugin/plugin_registry.h"
+#include "sluice/sluice.h"
+
+namespace sluice::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+using PushFn = void(const std::string&, RecordBatchPtr);
+using ClearFn = void(const std::string&);
+
+// 2024-05-01T00:00:00Z in microseconds: where generated event time starts.
+constexpr int64_t kEventTimeBaseMicros = 1714521600LL * 1000000;
+constexpr int64_t kMicrosPerMinute = 60LL * 1000000;
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "sluice-bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// ---------------------------------------------------------------- machine
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+int64_t MemTotalBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  while (in >> key >> kib) {
+    if (key == "MemTotal:") return kib * 1024;
+    in.ignore(1 << 10, '\n');
+  }
+  return 0;
+}
+
+int64_t PeakRssBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+int64_t CurrentRssBytes() {
+  std::ifstream in("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  in >> size >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+double CpuSecondsUsed() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return secs(usage.ru_utime) + secs(usage.ru_stime);
+}
+
+int HardwareThreads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+std::string Mib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+std::string Fixed(double v, int decimals = 0) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+void PrintMachine(const std::string& command_line) {
+  utsname u{};
+  uname(&u);
+  std::printf("command:     %s\n", command_line.c_str());
+  std::printf("machine:     nproc=%d, cpu=%s, ram=%s, kernel=%s %s\n", HardwareThreads(), CpuModel().c_str(),
+              Mib(MemTotalBytes()).c_str(), u.sysname, u.release);
+  std::printf("build:       %s, g++ %s, sluice %s\n", SLUICE_BENCH_BUILD_TYPE, __VERSION__, SLUICE_VERSION_STRING);
+}
+
+// ---------------------------------------------------------------- helpers
+
+// A fresh directory under $TMPDIR (or /tmp), removed when the object goes away.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& tag) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/sluice-bench-" + tag + "-XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data())) Fail("cannot create a temporary directory from " + templ);
+    path_ = buf.data();
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+int64_t DirectoryBytes(const std::string& dir, int64_t* files = nullptr) {
+  int64_t total = 0, count = 0;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_regular_file(ec)) {
+      total += static_cast<int64_t>(it->file_size(ec));
+      ++count;
+    }
+  }
+  if (files) *files = count;
+  return total;
+}
+
+// Nearest-rank percentile of `values` (not empty).
+int64_t Percentile(std::vector<int64_t> values, double p) {
+  std::sort(values.begin(), values.end());
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
+  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+}
+
+// --name value flags with integer values; unknown flags are an error.
+class Flags {
+ public:
+  Flags(int argc, char** argv, int first, std::map<std::string, int64_t> defaults) : values_(std::move(defaults)) {
+    for (int i = first; i < argc; ++i) {
+      std::string name = argv[i];
+      std::string value;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        Fail(name + " needs a value");
+      }
+      if (name.rfind("--", 0) != 0 || !values_.count(name.substr(2))) Fail("unknown option " + name + Usage());
+      char* end = nullptr;
+      long long parsed = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || parsed < 0) Fail(name + " wants a non-negative integer, got '" + value + "'");
+      values_[name.substr(2)] = parsed;
+    }
+  }
+  int64_t operator[](const std::string& name) const { return values_.at(name); }
+  std::string Usage() const {
+    std::string u = "; options:";
+    for (const auto& [k, v] : values_) u += " --" + k + " (" + std::to_string(v) + ")";
+    return u;
+  }
+  std::string Describe() const {
+    std::string d;
+    for (const auto& [k, v] : values_) d += (d.empty() ? "" : " ") + ("--" + k + " " + std::to_string(v));
+    return d;
+  }
+
+ private:
+  std::map<std::string, int64_t> values_;
+};
+
+// Loads the build's plugins (the same libraries `sluice run` loads).
+PluginRegistry& Plugins() {
+  static PluginRegistry* registry = [] {
+    auto* r = new PluginRegistry();
+    const char* dir = std::getenv("SLUICE_BENCH_PLUGIN_DIR");
+    Status st = r->LoadDirectories({dir && *dir ? dir : SLUICE_BENCH_PLUGIN_DIR});
+    if (!st.ok()) Fail("loading plugins: " + st.ToString());
+    return r;
+  }();
+  return *registry;
+}
+
+std::unique_ptr<Query> BuildFromToml(const std::string& toml, const std::string& virtual_path) {
+  std::vector<Diagnostic> diags;
+  PipelineSpec spec = LoadPipelineString(toml, virtual_path, &diags);
+  auto query = diags.empty() ? BuildQuery(spec, Plugins(), {}, &diags) : nullptr;
+  if (!query) {
+    std::string all;
+    for (const auto& d : diags) all += "\n  " + d.ToString();
+    Fail("pipeline does not build:" + all + "\n" + toml);
+  }
+  return query;
+}
+
+void PrintIndented(const std::string& title, const std::string& text) {
+  std::printf("%s\n", title.c_str());
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) std::printf("    %s\n", text.substr(start, end - start).c_str());
+    start = end + 1;
+  }
+}
+
+// What one measured query run produced.
+struct RunResult {
+  double wall_seconds = 0;
+  double cpu_seconds = 0;  // user + system of the whole process during the run
+  int64_t input_rows = 0;
+  int64_t output_rows = 0;
+  std::vector<int64_t> trigger_ms;  // triggerExecution of every batch that had input
+  std::optional<StateOperatorProgress> last_state;
+  int64_t peak_state_rows = 0;
+  int64_t peak_state_memory = 0;
+  int64_t commit_ms_total = 0;
+};
+
+// Runs `query` until `done` says so after a progress event; `after_batch`
+// (called on the executor thread after each batch) may feed the next batch.
+RunResult RunQuery(Query& query, const std::function<bool(const ProgressEvent&)>& after_batch) {
+  RunResult result;
+  ExecutorOptions options;
+  MicroBatchExecutor* executor = nullptr;
+  options.on_progress = [&](const ProgressEvent& e) {
+    if (e.num_input_rows > 0) result.trigger_ms.push_back(e.trigger_execution_ms);
+    result.input_rows += e.num_input_rows;
+    if (!e.sinks.empty()) result.output_rows += e.sinks[0].num_output_rows;
+    if (!e.state_operators.empty()) {
+      const auto& s = e.state_operators[0];
+      result.last_state = s;
+      result.peak_state_rows = std::max(result.peak_state_rows, s.num_rows_total);
+      result.peak_state_memory = std::max(result.peak_state_memory, s.memory_used_bytes);
+      result.commit_ms_total += s.commit_time_ms;
+    }
+    if (after_batch(e)) executor->RequestStop();
+  };
+  MicroBatchExecutor exec(query, options);
+  executor = &exec;
+  const double cpu_start = CpuSecondsUsed();
+  const double start = SteadySeconds();
+  Status st = exec.Run();
+  result.wall_seconds = SteadySeconds() - start;
+  result.cpu_seconds = CpuSecondsUsed() - cpu_start;
+  if (!st.ok()) Fail("query failed: " + st.ToString());
+  return result;
+}
+
+void PrintThroughput(const std::string& label, const RunResult& r, int threads) {
+  const double rows_per_sec = static_cast<double>(r.input_rows) / r.wall_seconds;
+  std::printf("%s: %" PRId64 " rows in %.3f s = %s rows/s, %s rows/s per core (%d threads); cpu %.2f s (%.2f cores busy)\n",
+              label.c_str(), r.input_rows, r.wall_seconds, Fixed(rows_per_sec).c_str(),
+              Fixed(rows_per_sec / threads).c_str(), threads, r.cpu_seconds, r.cpu_seconds / r.wall_seconds);
+  if (!r.trigger_ms.empty())
+    std::printf("%*s  batch latency (triggerExecution over %zu batches): p50 %" PRId64 " ms, p99 %" PRId64
+                " ms, max %" PRId64 " ms\n",
+                static_cast<int>(label.size()), "", r.trigger_ms.size(), Percentile(r.trigger_ms, 50),
+                Percentile(r.trigger_ms, 99), *std::max_element(r.trigger_ms.begin(), r.trigger_ms.end()));
+}
+
+// ---------------------------------------------------------------- windowed-count
+
+// The key of row `row`: a full cycle over all `keys` keys every `keys` rows,
+// in a scattered order (a stride coprime with `keys`), so every key appears
+// and the state sees inserts spread over the whole key space.
+class KeyCycle {
+ public:
+  explicit KeyCycle(int64_t keys) : keys_(keys) {
+    stride_ = std::max<int64_t>(1, keys * 618 / 1000);
+    while (std::gcd(stride_, keys_) != 1) ++stride_;
+    width_ = static_cast<int>(std::to_string(std::max<int64_t>(keys - 1, 0)).size());
+  }
+  int64_t IdOf(int64_t row) const { return static_cast<int64_t>((static_cast<unsigned __int128>(row) * stride_) % keys_); }
+  int width() const { return width_; }
+
+ private:
+  int64_t keys_;
+  int64_t stride_ = 1;
+  int width_ = 1;
+};
+
+// Micro-batch b holds rows [b*N/B, (b+1)*N/B), sliced into record batches of
+// at most kPreferredBatchRows (what a source emits; larger pushed batches
+// would be copied row by row by the memory source). Event time advances
+// linearly with the row number over `event_minutes`, with up to 30 s of
+// deterministic disorder, so windows close and the watermark evicts state.
+std::vector<std::vector<RecordBatchPtr>> GenerateKeyedBatches(int64_t keys, int64_t rows, int64_t batches,
+                                                              int64_t event_minutes) {
+  auto schema = std::make_shared<const Schema>(
+      std::vector<Field>{{"ts", DataType::kTimestamp, true}, {"key", DataType::kString, true}});
+  KeyCycle cycle(keys);
+  const int64_t span_us = event_minutes * kMicrosPerMinute;
+  std::vector<std::vector<RecordBatchPtr>> out(static_cast<size_t>(batches));
+  char key[32];
+  for (int64_t b = 0; b < batches; ++b) {
+    const int64_t begin = b * rows / batches, end = (b + 1) * rows / batches;
+    for (int64_t slice = begin; slice < end; slice += kPreferredBatchRows) {
+      const int64_t slice_end = std::min(end, slice + kPreferredBatchRows);
+      RecordBatchBuilder builder(schema, slice_end - slice);
+      for (int64_t r = slice; r < slice_end; ++r) {
+        const int64_t in_order = static_cast<int64_t>(static_cast<__int128>(r) * span_us / std::max<int64_t>(rows, 1));
+        const int64_t disorder = static_cast<int64_t>((static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ULL >> 40) %
+                                                      (30 * 1000000ULL));
+        builder.column(0).AppendTimestamp(kEventTimeBaseMicros + std::max<int64_t>(0, in_order - disorder));
+        int n = std::snprintf(key, sizeof key, "key-%0*" PRId64, cycle.width(), cycle.IdOf(r));
+        builder.column(1).AppendString(std::string_view(key, static_cast<size_t>(n)));
+      }
+      out[static_cast<size_t>(b)].push_back(builder.Finish());
+    }
+  }
+  return out;
+}
+
+// Feeds micro-batch 0 now and micro-batch k+1 after the progress event of
+// the batch that read micro-batch k; asks the query to stop after the last.
+struct Feeder {
+  const std::vector<std::vector<RecordBatchPtr>>* batches;
+  std::string stream;
+  std::string sink_table;
+  PushFn* push;
+  ClearFn* clear;
+  size_t next = 0;
+
+  void PushNext() {
+    for (const auto& b : (*batches)[next]) push(stream, b);
+    ++next;
+  }
+  // After a batch: drop the sink's rows (memory stays bounded), feed the next.
+  bool AfterBatch(const ProgressEvent& e) {
+    clear(sink_table);
+    if (e.num_input_rows == 0) return false;
+    if (next >= batches->size()) return true;
+    PushNext();
+    return false;
+  }
+};
+
+std::string WindowedCountToml(const std::string& checkpoint, int64_t threads, int64_t partitions,
+                              const std::string& stream, const std::string& table) {
+  return "[pipeline]\n"
+         "name = \"bench-windowed-count\"\n"
+         "trigger = \"default\"\n"
+         "checkpoint = \"" + checkpoint + "\"\n"
+         "output_mode = \"update\"\n"
+         "threads = " + std::to_string(threads) + "\n"
+         "shuffle_partitions = " + std::to_string(partitions) + "\n"
+         "\n[state]\nprovider = \"memory\"\n"
+         "\n[sources.events]\n"
+         "type = \"memory\"\n"
+         "schema = \"ts TIMESTAMP, key STRING\"\n"
+         "stream = \"" + stream + "\"\n"
+         "with_watermark = { column = \"ts\", delay = \"10 minutes\" }\n"
+         "\n[[steps]]\n"
+         "name = \"counts\"\n"
+         "input = \"events\"\n"
+         "group_by = [\"window(ts, '10 minutes')\", \"key\"]\n"
+         "aggregate = [\"count(*) AS count\"]\n"
+         "\n[sinks.out]\n"
+         "type = \"memory\"\n"
+         "input = \"counts\"\n"
+         "query_name = \"" + table + "\"\n";
+}
+
+std::string BatchAggregateToml(int64_t threads, const std::string& stream, const std::string& table) {
+  return "[pipeline]\n"
+         "name = \"bench-batch-count\"\n"
+         "trigger = \"default\"\n"
+         "threads = " + std::to_string(threads) + "\n"
+         "\n[sources.events]\n"
+         "type = \"memory\"\n"
+         "schema = \"ts TIMESTAMP, key STRING\"\n"
+         "stream = \"" + stream + "\"\n"
+         "\n[[steps]]\n"
+         "name = \"projected\"\n"
+         "input = \"events\"\n"
+         "select = [\"ts\", \"key\"]\n"
+         "\n[[steps]]\n"
+         "name = \"counts\"\n"
+         "input = \"projected\"\n"
+         "group_by = [\"key\"]\n"
+         "aggregate = [\"count(*) AS count\"]\n"
+         "scope = \"batch\"\n"
+         "\n[sinks.out]\n"
+         "type = \"memory\"\n"
+         "input = \"counts\"\n"
+         "query_name = \"" + table + "\"\n";
+}
+
+RunResult RunFed(const std::string& toml, const std::string& name, const std::vector<std::vector<RecordBatchPtr>>& batches,
+                 const std::string& stream, const std::string& table) {
+  auto* push = Plugins().FindAlias<PushFn>(PluginKind::kSource, "memory", "sluice_memory_source_push");
+  auto* clear = Plugins().FindAlias<ClearFn>(PluginKind::kSink, "memory", "sluice_memory_sink_clear");
+  if (!push || !clear) Fail("the memory source/sink plugins do not export their push/clear functions");
+  auto query = BuildFromToml(toml, "/virtual/" + name + ".toml");
+  Feeder feeder{&batches, stream, table, push, clear};
+  feeder.PushNext();
+  return RunQuery(*query, [&](const ProgressEvent& e) { return feeder.AfterBatch(e); });
+}
+
+int WindowedCount(int argc, char** argv, const std::string& command_line) {
+  Flags flags(argc, argv, 2,
+              {{"keys", 1000000}, {"rows", 4000000}, {"batches", 20}, {"threads", 0}, {"partitions", 4},
+               {"event-minutes", 30}});
+  const int64_t keys = flags["keys"], rows = flags["rows"], batches = flags["batches"];
+  if (keys < 1 || rows < 1 || batches < 1 || flags["partitions"] < 1) Fail("--keys, --rows, --batches and --partitions must be >= 1");
+  const int threads = flags["threads"] > 0 ? static_cast<int>(flags["threads"]) : HardwareThreads();
+  PrintMachine(command_line);
+  std::printf("config:      %s (threads 0 = one per core)\n", flags.Describe().c_str());
+  std::printf("input:       %" PRId64 " rows (ts TIMESTAMP, key STRING 'key-NNNNNNN'), every key once per %" PRId64
+              " rows, %" PRId64 " micro-batches of ~%" PRId64 " rows in record batches of <= %" PRId64
+              " rows; event time spans %" PRId64 " minutes in row order with <= 30 s disorder\n",
+              rows, keys, batches, rows / batches, kPreferredBatchRows, flags["event-minutes"]);
+
+  const double gen_start = SteadySeconds();
+  auto data = GenerateKeyedBatches(keys, rows, batches, flags["event-minutes"]);
+  const int64_t rss_with_input = CurrentRssBytes();
+  std::printf("generated:   in %.2f s (not timed below); RSS holding the input: %s\n", SteadySeconds() - gen_start,
+              Mib(rss_with_input).c_str());
+
+  ScratchDir scratch("windowed");
+  const std::string checkpoint = scratch.path() + "/checkpoint";
+  const std::string stateful_toml =
+      WindowedCountToml(checkpoint, threads, flags["partitions"], "bench-windowed-in", "bench-windowed-out");
+  const std::string reference_toml = BatchAggregateToml(threads, "bench-reference-in", "bench-reference-out");
+  PrintIndented("measured pipeline (stateful):", stateful_toml);
+  PrintIndented("reference pipeline (stateless select + per-batch count):", reference_toml);
+  std::fflush(stdout);
+
+  // The reference first: it holds no state, so the stateful run's peak RSS is the process peak.
+  RunResult reference = RunFed(reference_toml, "bench-batch-count", data, "bench-reference-in", "bench-reference-out");
+  RunResult stateful = RunFed(stateful_toml, "bench-windowed-count", data, "bench-windowed-in", "bench-windowed-out");
+  int64_t state_files = 0;
+  const int64_t state_disk = DirectoryBytes(checkpoint + "/state", &state_files);
+  const int64_t peak_rss = PeakRssBytes();
+
+  std::printf("\nresults\n");
+  PrintThroughput("reference   ", reference, threads);
+  PrintThroughput("windowed    ", stateful, threads);
+  std::printf("ratio:       windowed count takes %.2fx the time of the reference (same rows, same run)\n",
+              stateful.wall_seconds / reference.wall_seconds);
+  if (stateful.last_state) {
+    const auto& s = *stateful.last_state;
+    std::printf("state:       after the last batch %" PRId64 " rows, memoryUsedBytes %s = %.0f bytes/row of state; "
+                "peak %" PRId64 " rows, %s\n",
+                s.num_rows_total, Mib(s.memory_used_bytes).c_str(),
+                s.num_rows_total ? static_cast<double>(s.memory_used_bytes) / static_cast<double>(s.num_rows_total) : 0.0,
+                stateful.peak_state_rows, Mib(stateful.peak_state_memory).c_str());
+    std::printf("             state commits (delta + snapshot files, fsynced): %" PRId64 " ms summed over batches "
+                "(max partition per batch)\n",
+                stateful.commit_ms_total);
+  }
+  std::printf("on disk:     <checkpoint>/state holds %s in %" PRId64 " files = %.0f bytes per distinct key (%" PRId64
+              " keys)\n",
+              Mib(state_disk).c_str(), state_files, static_cast<double>(state_disk) / static_cast<double>(keys), keys);
+  std::printf("output:      reference %" PRId64 " rows, windowed %" PRId64 " rows (update mode: changed groups)\n",
+              reference.output_rows, stateful.output_rows);
+  std::printf("peak RSS:    %s (getrusage, whole process, includes the %s input)\n", Mib(peak_rss).c_str(),
+              Mib(rss_with_input).c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------- stateless
+
+// JSON lines in the shape of pipelines/data/events: a quarter are purchases,
+// a few of those with a non-positive amount.
+void GenerateEventFiles(const std::string& dir, int64_t rows, int64_t files) {
+  fs::create_directories(dir);
+  static const char* kActions[] = {"view", "click", "purchase", "refund"};
+  std::string buf;
+  for (int64_t f = 0; f < files; ++f) {
+    char name[64];
+    std::snprintf(name, sizeof name, "/%05" PRId64 ".jsonl", f);
+    buf.clear();
+    const int64_t begin = f * rows / files, end = (f + 1) * rows / files;
+    for (int64_t r = begin; r < end; ++r) {
+      const uint64_t h = static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ULL;
+      const int64_t ts_s = kEventTimeBaseMicros / 1000000 + r / 10;
+      const time_t t = static_cast<time_t>(ts_s);
+      tm parts{};
+      gmtime_r(&t, &parts);
+      char ts[32];
+      std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &parts);
+      const int amount_cents = static_cast<int>((h >> 20) % 20000) - 500;  // a few <= 0
+      char line[256];
+      int n = std::snprintf(line, sizeof line,
+                            "{\"id\": %" PRId64 ", \"user\": \"user%" PRIu64 "\", \"action\": \"%s\", \"amount\": %d.%02d, "
+                            "\"ts\": \"%s\"}\n",
+                            r, (h >> 32) % 50000, kActions[(h >> 8) % 4], amount_cents / 100, std::abs(amount_cents % 100), ts);
+      buf.append(line, static_cast<size_t>(n));
+    }
+    std::ofstream out(dir + name, std::ios::binary);
+    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (!out) Fail("cannot write " + dir + name);
+  }
+}
+
+std::string StatelessToml(const std::string& root, int64_t threads, int64_t files_per_batch) {
+  return "[pipeline]\n"
+         "name = \"bench-json-etl\"\n"
+         "trigger = \"available_now\"\n"
+         "threads = " + std::to_string(threads) + "\n"
+         "\n[sources.events]\n"
+         "type = \"file\"\n"
+         "path = \"" + root + "/in\"\n"
+         "format = \"jsonl\"\n"
+         "schema = \"id BIGINT, user STRING, action STRING, amount DOUBLE, ts TIMESTAMP\"\n"
+         "max_files_per_trigger = " + std::to_string(files_per_batch) + "\n"
+         "on_error = \"dead_letter\"\n"
+         "dead_letter_path = \"" + root + "/dead-letter.jsonl\"\n"
+         "\n[[steps]]\n"
+         "name = \"purchases\"\n"
+         "input = \"events\"\n"
+         "where = \"action = 'purchase' AND amount > 0\"\n"
+         "\n[[steps]]\n"
+         "name = \"shaped\"\n"
+         "input = \"purchases\"\n"
+         "select = [\"id\", \"upper(user) AS customer\", \"CAST(round(amount * 100) AS BIGINT) AS amount_cents\", \"ts\"]\n"
+         "\n[sinks.out]\n"
+         "type = \"file\"\n"
+         "input = \"shaped\"\n"
+         "path = \"" + root + "/out\"\n"
+         "format = \"jsonl\"\n";
+}
+
+// Wall time of a shell command (its output discarded).
+double TimeShell(const std::string& command) {
+  const double start = SteadySeconds();
+  int rc = std::system((command + " > /dev/null").c_str());
+  const double took = SteadySeconds() - start;
+  if (rc != 0) Fail("reference command failed: " + command);
+  return took;
+}
+
+int Stateless(int argc, char** argv, const std::string& command_line) {
+  Flags flags(argc, argv, 2, {{"rows", 3000000}, {"files", 16}, {"files-per-batch", 4}, {"threads", 0}});
+  const int64_t rows = flags["rows"], files = flags["files"];
+  if (rows < 1 || files < 1 || flags["files-per-batch"] < 1) Fail("--rows, --files and --files-per-batch must be >= 1");
+  const int threads = flags["threads"] > 0 ? static_cast<int>(flags["threads"]) : HardwareThreads();
+  PrintMachine(command_line);
+  std::printf("config:      %s (threads 0 = one per core)\n", flags.Describe().c_str());
+
+  ScratchDir scratch("stateless");
+  const double gen_start = SteadySeconds();
+  GenerateEventFiles(scratch.path() + "/in", rows, files);
+  const int64_t input_bytes = DirectoryBytes(scratch.path() + "/in");
+  std::printf("input:       %" PRId64 " JSON lines in %" PRId64 " files, %s (%.0f bytes/line), generated in %.2f s "
+              "(not timed); files are in the page cache\n",
+              rows, files, Mib(input_bytes).c_str(), static_cast<double>(input_bytes) / static_cast<double>(rows),
+              SteadySeconds() - gen_start);
+  const std::string toml = StatelessToml(scratch.path(), threads, flags["files-per-batch"]);
+  PrintIndented("measured pipeline (json-etl shape):", toml);
+  std::fflush(stdout);
+
+  const std::string files_glob = scratch.path() + "/in/*.jsonl";
+  TimeShell("cat " + files_glob);  // warm the page cache
+  const double cat_seconds = TimeShell("cat " + files_glob);
+  const double wc_seconds = TimeShell("wc -l " + files_glob);
+
+  auto query = BuildFromToml(toml, "/virtual/bench-json-etl.toml");
+  RunResult r = RunQuery(*query, [](const ProgressEvent&) { return false; });
+  const int64_t output_bytes = DirectoryBytes(scratch.path() + "/out");
+
+  std::printf("\nresults\n");
+  std::printf("reference:   cat > /dev/null %.3f s (%s/s), wc -l %.3f s (%s/s)\n", cat_seconds,
+              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / cat_seconds)).c_str(), wc_seconds,
+              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / wc_seconds)).c_str());
+  PrintThroughput("json-etl    ", r, threads);
+  std::printf("             %s/s of JSON in; %" PRId64 " rows out (%s written)\n",
+              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / r.wall_seconds)).c_str(), r.output_rows,
+              Mib(output_bytes).c_str());
+  std::printf("ratio:       the query takes %.1fx the time of wc -l and %.1fx that of cat over the same files\n",
+              r.wall_seconds / wc_seconds, r.wall_seconds / cat_seconds);
+  std::printf("peak RSS:    %s (getrusage, whole process)\n", Mib(PeakRssBytes()).c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace sluice::bench
+
+int main(int argc, char** argv) {
+  using namespace sluice::bench;
+  std::string command_line = "sluice-bench";
+  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+  if (const char* shown = std::getenv("SLUICE_BENCH_COMMAND"); shown && *shown) command_line = shown;
+  sluice::SetLogLevel(sluice::LogLevel::kWarn);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const std::string what = argc > 1 ? argv[1] : "";
+  if (what == "windowed-count") return WindowedCount(argc, argv, command_line);
+  if (what == "stateless") return Stateless(argc, argv, command_line);
+  std::fprintf(stderr,
+               "usage: sluice-bench windowed-count [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P] "
+               "[--event-minutes M]\n"
+               "       sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T]\n");
+  return 2;
+}
