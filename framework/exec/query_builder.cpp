@@ -309,7 +309,7 @@ class Builder {
     for (const auto& n : q.nodes)
       if (n.stateful) {
         stateful.push_back(&n);
-        if (n.stateful->kind() == "aggregate") aggregation = &n;
+        if (n.stateful->kind() == "aggregate" || n.stateful->kind() == "session aggregate") aggregation = &n;
       }
     if (stateful.size() > 1) {
       Error(StepPos(stateful[1]->name), "step '" + stateful[1]->name + "' is a second stateful step (after '" +
@@ -325,8 +325,14 @@ class Builder {
         !aggregation->stateful->evicts_by_watermark()) {
       Error(mode_pos, "output_mode = \"append\" with the aggregation in step '" + aggregation->name +
             "' needs a watermark: append emits a group once, when the watermark passes it, so group by "
-            "window(<event time>, ...) (or the event-time column) after with_watermark on that column; or use "
-            "output_mode = \"update\" or \"complete\"");
+            "window(<event time>, ...), session_window(<event time>, ...) or the event-time column after "
+            "with_watermark on that column; or use output_mode = \"update\" or \"complete\"");
+    }
+    if (dag_complete && spec_.output_mode == OutputMode::kUpdate && aggregation &&
+        aggregation->stateful->kind() == "session aggregate") {
+      Error(mode_pos, "output_mode = \"update\" is not supported with session_window in step '" + aggregation->name +
+            "' (as in Spark): a later row can merge sessions and move a session's start, and rows already emitted "
+            "for the old session cannot be withdrawn; use output_mode = \"append\" (with a watermark) or \"complete\"");
     }
     if (!stateful.empty()) {
       const LoadedPlugin* plugin = registry_.Find(PluginKind::kStateStore, spec_.state_provider);

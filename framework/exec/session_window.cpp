@@ -238,7 +238,7 @@ class SessionWindowAggregate final : public StatefulOperator {
 
   const SchemaPtr& output_schema() const override { return aggregate_->output_schema(); }
   const std::string& id() const override { return options_.id; }
-  std::string kind() const override { return "aggregate"; }
+  std::string kind() const override { return "session aggregate"; }
   // Only a session over the watermarked column can be closed by the
   // watermark; append needs that (§3, §4).
   bool evicts_by_watermark() const override { return time_is_event_time_; }
