@@ -186,19 +186,15 @@ void ConsumeCountDistinct(Accumulator& acc, const Column& c, const std::vector<u
 
 void ConsumeApproxCountDistinct(Accumulator& acc, const Column& c, const std::vector<uint32_t>& gid) {
   const int64_t n = static_cast<int64_t>(gid.size());
-  if (IsVariableWidth(c.type())) {
-    ForEachNonNullBytes(c, n, [&](int64_t r, std::string_view v) {
-      const uint32_t g = gid[static_cast<size_t>(r)];
-      ++acc.count[g];
-      acc.sketches[g].AddHash(HyperLogLog::HashBytes(v));
-    });
-  } else {
-    ForEachNonNullBits(c, n, [&](int64_t r, uint64_t bits) {
-      const uint32_t g = gid[static_cast<size_t>(r)];
-      ++acc.count[g];
-      acc.sketches[g].AddHash(HyperLogLog::HashBits(bits));
-    });
-  }
+  auto add = [&](int64_t r, uint64_t hash) {
+    const uint32_t g = gid[static_cast<size_t>(r)];
+    ++acc.count[g];
+    acc.sketches[g].AddHash(hash);
+  };
+  if (IsVariableWidth(c.type()))
+    ForEachNonNullBytes(c, n, [&](int64_t r, std::string_view v) { add(r, HyperLogLog::HashBytes(v)); });
+  else
+    ForEachNonNullBits(c, n, [&](int64_t r, uint64_t bits) { add(r, HyperLogLog::HashBits(bits)); });
 }
 
 // --- Accumulator encoding -------------------------------------------------
@@ -229,7 +225,9 @@ bool TakeBytes(std::string_view* in, std::string_view* v) {
 
 // Distinct values sorted, so equal sets always encode to equal bytes.
 void PutDistinct(std::string* out, const aggregate_detail::DistinctBits& values) {
-  std::vector<uint64_t> sorted(values.begin(), values.end());
+  std::vector<uint64_t> sorted;
+  sorted.reserve(values.size());
+  values.ForEach([&](uint64_t v) { sorted.push_back(v); });
   std::sort(sorted.begin(), sorted.end());
   Put(out, static_cast<uint32_t>(sorted.size()));
   for (uint64_t v : sorted) Put(out, v);
@@ -293,7 +291,8 @@ std::vector<ArgumentText> SplitArguments(std::string_view inside, size_t offset)
 bool StripDistinct(ArgumentText* arg) {
   constexpr std::string_view kWord = "distinct";
   if (arg->text.size() <= kWord.size() || Lowercase(arg->text.substr(0, kWord.size())) != kWord) return false;
-  if (!std::isspace(static_cast<unsigned char>(arg->text[kWord.size()]))) return false;  // a column such as distinct_users
+  // Not a column such as distinct_users.
+  if (!std::isspace(static_cast<unsigned char>(arg->text[kWord.size()]))) return false;
   *arg = Trimmed(arg->text.substr(kWord.size()), arg->offset + kWord.size());
   return true;
 }
@@ -369,8 +368,8 @@ bool ParseAggregate(std::string_view text, const Schema& input, AggregateSpec* o
     spec.fn = fn == "first" ? AggregateFunction::kFirst : AggregateFunction::kLast;
     optional_second = "an ignoreNulls flag";
   } else {
-    *error = {fn_start, "unknown aggregate '" + fn +
-                            "'; expected count, count_distinct, approx_count_distinct, sum, min, max, avg, first or last"};
+    *error = {fn_start, "unknown aggregate '" + fn + "'; expected count, count_distinct, " +
+                            "approx_count_distinct, sum, min, max, avg, first or last"};
     return false;
   }
   if (distinct && fn != "count") {
@@ -401,13 +400,15 @@ bool ParseAggregate(std::string_view text, const Schema& input, AggregateSpec* o
       double rsd = 0;
       auto [end, ec] = std::from_chars(second.text.data(), second.text.data() + second.text.size(), rsd);
       if (ec != std::errc() || end != second.text.data() + second.text.size()) {
-        *error = {second.offset, "approx_count_distinct() needs the relative standard deviation as a number such as 0.05"};
+        *error = {second.offset,
+                  "approx_count_distinct() needs the relative standard deviation as a number such as 0.05"};
         return false;
       }
       // The precision Spark derives from rsd must address 2^4 to 2^18 registers.
       int precision = rsd > 0 ? HyperLogLog::PrecisionForRelativeSd(rsd) : HyperLogLog::kMaxPrecision + 1;
       if (precision < HyperLogLog::kMinPrecision || precision > HyperLogLog::kMaxPrecision) {
-        *error = {second.offset, "approx_count_distinct() relative standard deviation must be between 0.00216 and 0.39"};
+        *error = {second.offset,
+                  "approx_count_distinct() relative standard deviation must be between 0.00216 and 0.39"};
         return false;
       }
       spec.hll_precision = precision;
@@ -592,7 +593,8 @@ void BatchAggregate::MergeGroup(AggregateState& into, uint32_t g, const Aggregat
           auto& seen = dst.distinct_bytes[g];
           for (const std::string& v : src.distinct_bytes[fg]) seen.insert(v);
         } else {
-          dst.distinct_bits[g].insert(src.distinct_bits[fg].begin(), src.distinct_bits[fg].end());
+          auto& seen = dst.distinct_bits[g];
+          src.distinct_bits[fg].ForEach([&](uint64_t v) { seen.insert(v); });
         }
         break;
       case AggregateFunction::kApproxCountDistinct: dst.sketches[g].Merge(src.sketches[fg]); break;
@@ -630,8 +632,10 @@ void BatchAggregate::EncodeAccumulators(const AggregateState& state, uint32_t g,
         if (bytes) PutBytes(out, g < acc.str.size() ? std::string_view(acc.str[g]) : std::string_view());
         break;
       case AggregateFunction::kCountDistinct:
-        if (bytes) PutDistinct(out, g < acc.distinct_bytes.size() ? acc.distinct_bytes[g] : aggregate_detail::DistinctBytes());
-        else PutDistinct(out, g < acc.distinct_bits.size() ? acc.distinct_bits[g] : aggregate_detail::DistinctBits());
+        if (bytes)
+          PutDistinct(out, g < acc.distinct_bytes.size() ? acc.distinct_bytes[g] : aggregate_detail::DistinctBytes());
+        else
+          PutDistinct(out, g < acc.distinct_bits.size() ? acc.distinct_bits[g] : aggregate_detail::DistinctBits());
         break;
       case AggregateFunction::kApproxCountDistinct:
         if (g < acc.sketches.size()) acc.sketches[g].Encode(out);
@@ -643,10 +647,11 @@ void BatchAggregate::EncodeAccumulators(const AggregateState& state, uint32_t g,
 }
 
 Status BatchAggregate::MergeEncoded(AggregateState& into, std::string_view key, std::string_view encoded) const {
-  if (encoded.empty() || static_cast<uint8_t>(encoded.front()) != kAccumulatorEncodingVersion)
-    return Status::Corruption("aggregate state value has encoding version " +
-                              (encoded.empty() ? std::string("(none)") : std::to_string(static_cast<uint8_t>(encoded.front()))) +
-                              "; this build reads version " + std::to_string(kAccumulatorEncodingVersion));
+  if (encoded.empty() || static_cast<uint8_t>(encoded.front()) != kAccumulatorEncodingVersion) {
+    const std::string found = encoded.empty() ? "(none)" : std::to_string(static_cast<uint8_t>(encoded.front()));
+    return Status::Corruption("aggregate state value has encoding version " + found + "; this build reads version " +
+                              std::to_string(kAccumulatorEncodingVersion));
+  }
   std::string_view in = encoded.substr(1);
   AggregateState earlier;
   const uint32_t e = earlier.GroupFor(key, aggregates_.size());

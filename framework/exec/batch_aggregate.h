@@ -10,6 +10,7 @@
 // always names which side came earlier.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,19 +61,60 @@ struct StringEq {
   using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
-// Spreads the bits of fixed-width values over the hash (identity hashing
-// would cluster timestamps and small integers).
-struct BitsHash {
-  size_t operator()(uint64_t bits) const {
-    bits ^= bits >> 33;
-    bits *= 0xFF51AFD7ED558CCDULL;
-    bits ^= bits >> 33;
-    return static_cast<size_t>(bits);
+// Distinct fixed-width values of one group by their (normalized) bit pattern:
+// an open-addressing set, so storing a value allocates only when the table
+// doubles and a lookup touches one cache line, not a node per value.
+class DistinctBits {
+ public:
+  void insert(uint64_t bits) {
+    if (bits == kFreeSlot) {
+      size_ += !holds_free_slot_value_;
+      holds_free_slot_value_ = true;
+      return;
+    }
+    if ((size_ + 1) * 2 > slots_.size()) Grow();  // keeps the load at or under one half
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Mix(bits) & mask;; i = (i + 1) & mask) {
+      if (slots_[i] == bits) return;
+      if (slots_[i] == kFreeSlot) {
+        slots_[i] = bits;
+        ++size_;
+        return;
+      }
+    }
   }
+  size_t size() const { return size_; }
+  template <typename Visit>
+  void ForEach(Visit&& visit) const {
+    if (holds_free_slot_value_) visit(kFreeSlot);
+    for (uint64_t v : slots_)
+      if (v != kFreeSlot) visit(v);
+  }
+
+ private:
+  // Marks a free slot; the value with this pattern, if seen, is kept aside.
+  static constexpr uint64_t kFreeSlot = 0x7FF5A5A5A5A5A5A5ULL;
+  static size_t Mix(uint64_t v) {  // murmur3's finalizer: low bits depend on every input bit
+    v ^= v >> 33;
+    v *= 0xFF51AFD7ED558CCDULL;
+    v ^= v >> 33;
+    v *= 0xC4CEB9FE1A85EC53ULL;
+    v ^= v >> 33;
+    return static_cast<size_t>(v);
+  }
+  void Grow() {
+    std::vector<uint64_t> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(8, old.size() * 2), kFreeSlot);
+    size_ = holds_free_slot_value_;
+    for (uint64_t v : old)
+      if (v != kFreeSlot) insert(v);
+  }
+
+  std::vector<uint64_t> slots_;
+  size_t size_ = 0;
+  bool holds_free_slot_value_ = false;
 };
-// Distinct values of one group: fixed-width values by their (normalized) bit
-// pattern, strings and binaries by their bytes.
-using DistinctBits = std::unordered_set<uint64_t, BitsHash>;
+// Distinct strings and binaries of one group.
 using DistinctBytes = std::unordered_set<std::string, StringHash, StringEq>;
 
 // One aggregate's running values, one slot per group. count, i64 and f64 grow

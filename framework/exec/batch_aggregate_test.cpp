@@ -12,6 +12,7 @@
 #include <cmath>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 
 namespace sluice {
@@ -60,7 +61,10 @@ std::vector<std::string> RowsOf(const std::vector<RecordBatchPtr>& batches) {
   for (const auto& b : batches) {
     for (int64_t r = 0; r < b->num_rows(); ++r) {
       std::string line;
-      for (int c = 0; c < b->num_columns(); ++c) line += (c ? "|" : "") + CellText(b->column(c), r);
+      for (int c = 0; c < b->num_columns(); ++c) {
+        if (c > 0) line += '|';
+        line += CellText(b->column(c), r);
+      }
       out.push_back(line);
     }
   }
@@ -91,7 +95,8 @@ std::unique_ptr<AggregateState> ConsumeAll(const BatchAggregate& agg, const std:
 }
 
 // Each partition consumed into its own state, merged in partition order.
-std::vector<std::string> Aggregate(const BatchAggregate& agg, const std::vector<std::vector<RecordBatchPtr>>& partitions) {
+std::vector<std::string> Aggregate(const BatchAggregate& agg,
+                                   const std::vector<std::vector<RecordBatchPtr>>& partitions) {
   auto merged = agg.NewState();
   for (const auto& p : partitions) agg.Merge(*merged, *ConsumeAll(agg, p));
   return RowsOf(agg.Finish(*merged));
@@ -311,7 +316,8 @@ int64_t EstimateOf(const std::string& aggregate, int64_t distinct, bool as_strin
     }
     auto column = col.Finish();
     const int64_t n = column->length();
-    partitions[(begin / per_batch) % 4].push_back(std::make_shared<const RecordBatch>(schema, std::vector<ColumnPtr>{column}, n));
+    auto batch = std::make_shared<const RecordBatch>(schema, std::vector<ColumnPtr>{column}, n);
+    partitions[(begin / per_batch) % 4].push_back(std::move(batch));
   }
   auto rows = Aggregate(*agg, partitions);
   return std::stoll(rows.at(0));
@@ -351,6 +357,24 @@ TEST(ApproxCountDistinct, DenseSketchSurvivesEncoding) {
   EXPECT_EQ(ThroughState(*agg, *state, *agg->NewState()), RowsOf(agg->Finish(*state)));
   // Merging the same values again changes nothing.
   EXPECT_EQ(ThroughState(*agg, *state, *state), RowsOf(agg->Finish(*state)));
+}
+
+TEST(DistinctBitsSet, KeepsEveryPatternOnce) {
+  aggregate_detail::DistinctBits set;
+  std::set<uint64_t> expected;
+  std::mt19937_64 rng(11);
+  // Includes zero, all ones, and whatever pattern the table uses for free slots.
+  std::vector<uint64_t> values = {0, ~uint64_t{0}, 0x7FF5A5A5A5A5A5A5ULL, 0x7FF8000000000000ULL};
+  for (int i = 0; i < 5000; ++i) values.push_back(rng() % 3000);
+  for (int repeat = 0; repeat < 2; ++repeat)
+    for (uint64_t v : values) {
+      set.insert(v);
+      expected.insert(v);
+    }
+  EXPECT_EQ(set.size(), expected.size());
+  std::set<uint64_t> visited;
+  set.ForEach([&](uint64_t v) { EXPECT_TRUE(visited.insert(v).second) << v; });
+  EXPECT_EQ(visited, expected);
 }
 
 TEST(HyperLogLogSketch, PrecisionFollowsSpark) {
