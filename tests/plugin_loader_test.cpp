@@ -59,12 +59,12 @@ TEST(PluginLoader, ExceptionsInsideAPluginBecomeStatuses) {
 
   auto opts = PluginRegistry::ResolveOptions(*p, {{"throw_in_constructor", true}});
   ASSERT_TRUE(opts.ok());
-  auto refused = r.CreateSource("throwing", SourceContext{"s", "", *opts});
+  auto refused = r.CreateSource("throwing", SourceContext{.name = "s", .options = *opts});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().message(), "throwing: constructor refused");
 
   auto defaults = PluginRegistry::ResolveOptions(*p, {});
-  auto source = r.CreateSource("throwing", SourceContext{"s", "", *defaults});
+  auto source = r.CreateSource("throwing", SourceContext{.name = "s", .options = *defaults});
   ASSERT_TRUE(source.ok()) << source.status().ToString();
   auto latest = (*source)->LatestOffset(std::nullopt, ReadLimit::kDefault);
   ASSERT_FALSE(latest.ok());

@@ -114,7 +114,8 @@ Result<CheckpointMetadata> Checkpoint::ReadMetadata(const std::string& dir) {
   return m;
 }
 
-Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir, const QueryShape& shape) {
+Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir, const QueryShape& shape,
+                                                     const std::string& new_query_id) {
   SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(dir));
   for (const char* sub : {"offsets", "commits", "sources", "sinks", "state"})
     SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(dir + "/" + sub));
@@ -132,7 +133,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir, con
       SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/metadata", Serialize(metadata)));
     }
   } else {
-    metadata.query_id = NewUuid();
+    metadata.query_id = new_query_id.empty() ? NewUuid() : new_query_id;
     metadata.shape = shape;
     SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/metadata", Serialize(metadata)));
   }

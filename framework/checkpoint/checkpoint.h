@@ -43,7 +43,9 @@ class Checkpoint {
   // Creates the directory and its metadata on first use; otherwise reads the
   // metadata and checks `shape` against it. Errors: Corruption (garbled
   // metadata), InvalidArgument (incompatible pipeline, with the difference).
-  static Result<std::unique_ptr<Checkpoint>> Open(const std::string& dir, const QueryShape& shape);
+  // A new checkpoint records `new_query_id` (a fresh UUID when empty).
+  static Result<std::unique_ptr<Checkpoint>> Open(const std::string& dir, const QueryShape& shape,
+                                                  const std::string& new_query_id = "");
   static Result<CheckpointMetadata> ReadMetadata(const std::string& dir);
 
   const std::string& dir() const { return dir_; }

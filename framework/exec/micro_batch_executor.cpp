@@ -150,7 +150,7 @@ Status MicroBatchExecutor::Recover() {
       shape.stateful_operators.push_back(
           {n.stateful->id(), n.stateful->kind() + " over " + std::to_string(spec.shuffle_partitions) + " partitions", ""});
   if (query_.state_provider) shape.state_provider = spec.state_provider;
-  SLUICE_ASSIGN_OR_RETURN(checkpoint_, Checkpoint::Open(spec.checkpoint, shape));
+  SLUICE_ASSIGN_OR_RETURN(checkpoint_, Checkpoint::Open(spec.checkpoint, shape, query_.query_id));
   for (const auto& s : query_.sources)
     if (!s.checkpoint_dir.empty()) SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(s.checkpoint_dir));
   for (const auto& s : query_.sinks)
@@ -222,7 +222,7 @@ Status MicroBatchExecutor::Run() {
     if (!mkdtemp(tmpl)) return Status::IOError(std::string("cannot create a temporary state directory: ") + std::strerror(errno));
     state_scratch_dir_ = tmpl;
   }
-  const std::string query_id = checkpoint_ ? checkpoint_->query_id() : NewUuid();
+  const std::string query_id = checkpoint_ ? checkpoint_->query_id() : query_.query_id;
   const std::string run_id = NewUuid();
   const TriggerKind trigger = spec.trigger.kind;
   const ReadLimit limit = trigger == TriggerKind::kOnce ? ReadLimit::kAll : ReadLimit::kDefault;

@@ -50,6 +50,7 @@ struct QuerySink {
 
 struct Query {
   PipelineSpec spec;
+  std::string query_id;
   std::shared_ptr<StateStoreProvider> state_provider;  // when any step is stateful
   int num_watermarks = 0;
   std::vector<QuerySource> sources;
@@ -57,7 +58,15 @@ struct Query {
   std::vector<QuerySink> sinks;
 };
 
-struct BuildOptions {};
+struct BuildOptions {
+  // Handed to plugins (SourceContext/SinkContext::query_id). `sluice run`
+  // takes it from the checkpoint's metadata, or makes a new one that the
+  // checkpoint then records.
+  std::string query_id;
+};
+
+// The query id of the checkpoint at `dir` if it has one, else a new UUID.
+std::string QueryIdFor(const std::string& checkpoint_dir);
 
 // Builds the query, appending every problem to `diagnostics` (unknown plugin,
 // bad option, bad expression, unknown column, type mismatch, unknown input,

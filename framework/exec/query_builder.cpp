@@ -7,6 +7,8 @@
 #include <functional>
 #include <map>
 
+#include "checkpoint/checkpoint.h"
+#include "common/ids.h"
 #include "exec/query.h"
 
 namespace sluice {
@@ -31,6 +33,7 @@ class Builder {
     size_t errors_before = diags_->size();
     auto q = std::make_unique<Query>();
     q->spec = spec_;
+    q->query_id = options_.query_id.empty() ? QueryIdFor(spec_.checkpoint) : options_.query_id;
     BuildSources(*q);
     BuildSteps(*q);
     BuildSinks(*q);
@@ -94,6 +97,7 @@ class Builder {
       }
       SourceContext ctx;
       ctx.name = s.name;
+      ctx.query_id = q.query_id;
       ctx.checkpoint_dir = qs.checkpoint_dir;
       if (!ResolveOptions(*plugin, s.options, s.pos, &ctx.options)) { node_index_[s.name] = -1; continue; }
       auto created = registry_.CreateSource(s.type, ctx);
@@ -287,6 +291,7 @@ class Builder {
       }
       SinkContext ctx;
       ctx.name = s.name;
+      ctx.query_id = q.query_id;
       if (!spec_.checkpoint.empty()) ctx.checkpoint_dir = spec_.checkpoint + "/sinks/" + s.name;
       ctx.output_mode = spec_.output_mode;
       if (!ResolveOptions(*plugin, s.options, s.pos, &ctx.options)) continue;
@@ -375,6 +380,14 @@ class Builder {
 };
 
 }  // namespace
+
+std::string QueryIdFor(const std::string& checkpoint_dir) {
+  if (!checkpoint_dir.empty()) {
+    auto meta = Checkpoint::ReadMetadata(checkpoint_dir);
+    if (meta.ok()) return meta->query_id;
+  }
+  return NewUuid();
+}
 
 std::unique_ptr<Query> BuildQuery(const PipelineSpec& spec, const PluginRegistry& registry,
                                   const BuildOptions& options, std::vector<Diagnostic>* diagnostics) {

@@ -111,7 +111,7 @@ Result<std::shared_ptr<Source>> MakeSource(const std::string& plugin, const std:
   const LoadedPlugin* p = BuildPlugins().Find(PluginKind::kSource, plugin);
   if (!p) return Status::NotFound("no source plugin '" + plugin + "' in " SLUICE_TEST_PLUGIN_DIR);
   SLUICE_ASSIGN_OR_RETURN(Options resolved, PluginRegistry::ResolveOptions(*p, options));
-  SourceContext ctx{plugin, checkpoint_dir, resolved};
+  SourceContext ctx{.name = plugin, .query_id = "test-query", .checkpoint_dir = checkpoint_dir, .options = resolved};
   return BuildPlugins().CreateSource(plugin, ctx);
 }
 
@@ -121,7 +121,12 @@ Result<std::shared_ptr<Sink>> MakeSink(const std::string& plugin, const std::map
   const LoadedPlugin* p = BuildPlugins().Find(PluginKind::kSink, plugin);
   if (!p) return Status::NotFound("no sink plugin '" + plugin + "' in " SLUICE_TEST_PLUGIN_DIR);
   SLUICE_ASSIGN_OR_RETURN(Options resolved, PluginRegistry::ResolveOptions(*p, options));
-  SinkContext ctx{plugin, checkpoint_dir, resolved, input_schema, mode};
+  SinkContext ctx{.name = plugin,
+                  .query_id = "test-query",
+                  .checkpoint_dir = checkpoint_dir,
+                  .options = resolved,
+                  .input_schema = input_schema,
+                  .output_mode = mode};
   return BuildPlugins().CreateSink(plugin, ctx);
 }
 

@@ -45,6 +45,7 @@ inline const char* OutputModeName(OutputMode m) {
 // Given to the sink when it is created.
 struct SinkContext {
   std::string name;            // "[sinks.<name>]"
+  std::string query_id;        // stable across restarts of one checkpoint (a UUID); fresh per run without one
   std::string checkpoint_dir;  // a directory the sink owns; empty without a checkpoint
   Options options;
   Schema input_schema;         // schema of every batch the sink will receive

@@ -37,6 +37,7 @@ enum class ReadLimit { kDefault, kAll };
 // Given to the source when it is created.
 struct SourceContext {
   std::string name;            // the source's name in the pipeline ("[sources.<name>]")
+  std::string query_id;        // stable across restarts of one checkpoint (a UUID); fresh per run without one
   std::string checkpoint_dir;  // a directory the source owns for its own logs; empty without a checkpoint
   Options options;             // validated against the plugin's OptionSpec table, defaults applied
 };
