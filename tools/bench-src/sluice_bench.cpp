@@ -7,7 +7,7 @@
 //
 //   sluice-bench windowed-count [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]
 //                               [--event-minutes M]
-//   sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T]
+//   sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]
 //
 // Input is generated before anything is timed. Figures come from the
 // engine's own progress events (triggerExecution, stateOperators) and from
@@ -95,11 +95,37 @@ int64_t CurrentRssBytes() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
+// Resets the kernel's peak-RSS mark (VmHWM) so that a later PeakRssSinceReset
+// covers only what ran in between. Returns false where that is unsupported.
+bool ResetPeakRss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+int64_t PeakRssSinceReset() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  return 0;
+}
+
 double CpuSecondsUsed() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return secs(usage.ru_utime) + secs(usage.ru_stime);
+}
+
+// The 1-minute load average: other work on the machine skews absolute figures
+// (the same-run reference keeps ratios meaningful).
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one.empty() ? "unknown" : one;
 }
 
 int HardwareThreads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
@@ -123,6 +149,7 @@ void PrintMachine(const std::string& command_line) {
   std::printf("machine:     nproc=%d, cpu=%s, ram=%s, kernel=%s %s\n", HardwareThreads(), CpuModel().c_str(),
               Mib(MemTotalBytes()).c_str(), u.sysname, u.release);
   std::printf("build:       %s, g++ %s, sluice %s\n", SLUICE_BENCH_BUILD_TYPE, __VERSION__, SLUICE_VERSION_STRING);
+  std::printf("load:        1-minute load average %s at start\n", LoadAverage().c_str());
 }
 
 // ---------------------------------------------------------------- helpers
@@ -254,6 +281,8 @@ struct RunResult {
   int64_t peak_state_rows = 0;
   int64_t peak_state_memory = 0;
   int64_t commit_ms_total = 0;
+  // The batch with the longest triggerExecution: its id and state commit time.
+  int64_t slowest_batch_id = -1, slowest_trigger_ms = -1, slowest_commit_ms = 0;
 };
 
 // Runs `query` until `done` says so after a progress event; `after_batch`
@@ -264,6 +293,11 @@ RunResult RunQuery(Query& query, const std::function<bool(const ProgressEvent&)>
   MicroBatchExecutor* executor = nullptr;
   options.on_progress = [&](const ProgressEvent& e) {
     if (e.num_input_rows > 0) result.trigger_ms.push_back(e.trigger_execution_ms);
+    if (e.num_input_rows > 0 && e.trigger_execution_ms > result.slowest_trigger_ms) {
+      result.slowest_trigger_ms = e.trigger_execution_ms;
+      result.slowest_batch_id = e.batch_id;
+      result.slowest_commit_ms = e.state_operators.empty() ? 0 : e.state_operators[0].commit_time_ms;
+    }
     result.input_rows += e.num_input_rows;
     if (!e.sinks.empty()) result.output_rows += e.sinks[0].num_output_rows;
     if (!e.state_operators.empty()) {
@@ -468,10 +502,13 @@ int WindowedCount(int argc, char** argv, const std::string& command_line) {
 
   // The reference first: it holds no state, so the stateful run's peak RSS is the process peak.
   RunResult reference = RunFed(reference_toml, "bench-batch-count", data, "bench-reference-in", "bench-reference-out");
+  const int64_t rss_before_stateful = CurrentRssBytes();
+  const bool peak_was_reset = ResetPeakRss();
   RunResult stateful = RunFed(stateful_toml, "bench-windowed-count", data, "bench-windowed-in", "bench-windowed-out");
   int64_t state_files = 0;
   const int64_t state_disk = DirectoryBytes(checkpoint + "/state", &state_files);
   const int64_t peak_rss = PeakRssBytes();
+  const int64_t stateful_rss_growth = PeakRssSinceReset() - rss_before_stateful;
 
   std::printf("\nresults\n");
   PrintThroughput("reference   ", reference, threads);
@@ -488,6 +525,9 @@ int WindowedCount(int argc, char** argv, const std::string& command_line) {
     std::printf("             state commits (delta + snapshot files, fsynced): %" PRId64 " ms summed over batches "
                 "(max partition per batch)\n",
                 stateful.commit_ms_total);
+    std::printf("             slowest batch: %" PRId64 " (%" PRId64 " ms, of which state commit %" PRId64
+                " ms; the memory store writes a full snapshot every 10th version)\n",
+                stateful.slowest_batch_id, stateful.slowest_trigger_ms, stateful.slowest_commit_ms);
   }
   std::printf("on disk:     <checkpoint>/state holds %s in %" PRId64 " files = %.0f bytes per distinct key (%" PRId64
               " keys)\n",
@@ -496,6 +536,12 @@ int WindowedCount(int argc, char** argv, const std::string& command_line) {
               reference.output_rows, stateful.output_rows);
   std::printf("peak RSS:    %s (getrusage, whole process, includes the %s input)\n", Mib(peak_rss).c_str(),
               Mib(rss_with_input).c_str());
+  if (peak_was_reset && stateful.peak_state_rows > 0)
+    std::printf("             the windowed run grew RSS by at most %s over its start = %.0f bytes per peak state row "
+                "(real allocations, transient batch structures included)\n",
+                Mib(stateful_rss_growth).c_str(),
+                static_cast<double>(stateful_rss_growth) / static_cast<double>(stateful.peak_state_rows));
+  std::printf("load:        1-minute load average %s at the end\n", LoadAverage().c_str());
   return 0;
 }
 
@@ -571,18 +617,44 @@ double TimeShell(const std::string& command) {
   return took;
 }
 
+// Wall time of reading every file of `dir` with read(2) into one buffer,
+// counting newlines: what any reader of these files must at least do.
+double TimeReadLoop(const std::string& dir, int64_t* lines) {
+  std::vector<std::string> paths;
+  for (const auto& e : fs::directory_iterator(dir)) paths.push_back(e.path().string());
+  std::sort(paths.begin(), paths.end());
+  std::vector<char> buf(1 << 20);
+  const double start = SteadySeconds();
+  *lines = 0;
+  for (const auto& p : paths) {
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    if (!f) Fail("cannot open " + p);
+    for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), f)) > 0;)
+      *lines += std::count(buf.data(), buf.data() + n, '\n');
+    std::fclose(f);
+  }
+  return SteadySeconds() - start;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 int Stateless(int argc, char** argv, const std::string& command_line) {
-  Flags flags(argc, argv, 2, {{"rows", 3000000}, {"files", 16}, {"files-per-batch", 4}, {"threads", 0}});
-  const int64_t rows = flags["rows"], files = flags["files"];
-  if (rows < 1 || files < 1 || flags["files-per-batch"] < 1) Fail("--rows, --files and --files-per-batch must be >= 1");
+  Flags flags(argc, argv, 2, {{"rows", 8000000}, {"files", 32}, {"files-per-batch", 8}, {"threads", 0}, {"repeats", 3}});
+  const int64_t rows = flags["rows"], files = flags["files"], repeats = flags["repeats"];
+  if (rows < 1 || files < 1 || flags["files-per-batch"] < 1 || repeats < 1)
+    Fail("--rows, --files, --files-per-batch and --repeats must be >= 1");
   const int threads = flags["threads"] > 0 ? static_cast<int>(flags["threads"]) : HardwareThreads();
   PrintMachine(command_line);
   std::printf("config:      %s (threads 0 = one per core)\n", flags.Describe().c_str());
 
   ScratchDir scratch("stateless");
+  const std::string in_dir = scratch.path() + "/in", out_dir = scratch.path() + "/out";
   const double gen_start = SteadySeconds();
-  GenerateEventFiles(scratch.path() + "/in", rows, files);
-  const int64_t input_bytes = DirectoryBytes(scratch.path() + "/in");
+  GenerateEventFiles(in_dir, rows, files);
+  const int64_t input_bytes = DirectoryBytes(in_dir);
   std::printf("input:       %" PRId64 " JSON lines in %" PRId64 " files, %s (%.0f bytes/line), generated in %.2f s "
               "(not timed); files are in the page cache\n",
               rows, files, Mib(input_bytes).c_str(), static_cast<double>(input_bytes) / static_cast<double>(rows),
@@ -591,26 +663,46 @@ int Stateless(int argc, char** argv, const std::string& command_line) {
   PrintIndented("measured pipeline (json-etl shape):", toml);
   std::fflush(stdout);
 
-  const std::string files_glob = scratch.path() + "/in/*.jsonl";
-  TimeShell("cat " + files_glob);  // warm the page cache
-  const double cat_seconds = TimeShell("cat " + files_glob);
-  const double wc_seconds = TimeShell("wc -l " + files_glob);
-
-  auto query = BuildFromToml(toml, "/virtual/bench-json-etl.toml");
-  RunResult r = RunQuery(*query, [](const ProgressEvent&) { return false; });
-  const int64_t output_bytes = DirectoryBytes(scratch.path() + "/out");
-
-  std::printf("\nresults\n");
-  std::printf("reference:   cat > /dev/null %.3f s (%s/s), wc -l %.3f s (%s/s)\n", cat_seconds,
-              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / cat_seconds)).c_str(), wc_seconds,
-              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / wc_seconds)).c_str());
-  PrintThroughput("json-etl    ", r, threads);
-  std::printf("             %s/s of JSON in; %" PRId64 " rows out (%s written)\n",
-              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / r.wall_seconds)).c_str(), r.output_rows,
-              Mib(output_bytes).c_str());
-  std::printf("ratio:       the query takes %.1fx the time of wc -l and %.1fx that of cat over the same files\n",
-              r.wall_seconds / wc_seconds, r.wall_seconds / cat_seconds);
+  // References and query alternate, `repeats` times; medians are reported.
+  int64_t lines = 0;
+  TimeReadLoop(in_dir, &lines);  // warm the page cache
+  std::vector<double> read_s, wc_s, query_s;
+  RunResult r;
+  int64_t output_bytes = 0;
+  for (int64_t i = 0; i < repeats; ++i) {
+    read_s.push_back(TimeReadLoop(in_dir, &lines));
+    wc_s.push_back(TimeShell("wc -l " + in_dir + "/*.jsonl"));
+    std::error_code ec;
+    fs::remove_all(out_dir, ec);
+    auto query = BuildFromToml(toml, "/virtual/bench-json-etl.toml");
+    r = RunQuery(*query, [](const ProgressEvent&) { return false; });
+    query_s.push_back(r.wall_seconds);
+    output_bytes = DirectoryBytes(out_dir);
+    if (r.input_rows != rows) Fail("the query read " + std::to_string(r.input_rows) + " rows, expected " + std::to_string(rows));
+  }
+  auto list = [](const std::vector<double>& v) {
+    std::string s;
+    for (double x : v) s += (s.empty() ? "" : ", ") + Fixed(x, 3);
+    return s;
+  };
+  const double read_med = Median(read_s), wc_med = Median(wc_s), query_med = Median(query_s);
+  const double rows_per_sec = static_cast<double>(rows) / query_med;
+  std::printf("\nresults (median of %" PRId64 " runs; every run listed)\n", repeats);
+  std::printf("reference:   read(2) loop counting newlines %.3f s = %s/s [%s]\n", read_med,
+              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / read_med)).c_str(), list(read_s).c_str());
+  std::printf("             wc -l %.3f s = %s/s [%s]\n", wc_med,
+              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / wc_med)).c_str(), list(wc_s).c_str());
+  std::printf("json-etl:    %" PRId64 " rows in %.3f s = %s rows/s, %s rows/s per core (%d threads), %s/s of JSON [%s]\n",
+              rows, query_med, Fixed(rows_per_sec).c_str(), Fixed(rows_per_sec / threads).c_str(), threads,
+              Mib(static_cast<int64_t>(static_cast<double>(input_bytes) / query_med)).c_str(), list(query_s).c_str());
+  std::printf("             last run: cpu %.2f s (%.2f cores busy); batch latency (triggerExecution over %zu batches) "
+              "p50 %" PRId64 " ms, p99 %" PRId64 " ms; %" PRId64 " rows out (%s written)\n",
+              r.cpu_seconds, r.cpu_seconds / r.wall_seconds, r.trigger_ms.size(), Percentile(r.trigger_ms, 50),
+              Percentile(r.trigger_ms, 99), r.output_rows, Mib(output_bytes).c_str());
+  std::printf("ratio:       the query takes %.1fx the time of wc -l and %.1fx that of the read(2) loop\n",
+              query_med / wc_med, query_med / read_med);
   std::printf("peak RSS:    %s (getrusage, whole process)\n", Mib(PeakRssBytes()).c_str());
+  std::printf("load:        1-minute load average %s at the end\n", LoadAverage().c_str());
   return 0;
 }
 
@@ -630,6 +722,6 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: sluice-bench windowed-count [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P] "
                "[--event-minutes M]\n"
-               "       sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T]\n");
+               "       sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]\n");
   return 2;
 }
