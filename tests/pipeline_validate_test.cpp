@@ -253,6 +253,34 @@ input = "counts2"
       << r.err;
 }
 
+TEST_F(ValidateTest, AsyncProgressTrackingHasSparksRestrictions) {
+  auto r = Validate(R"toml([pipeline]
+output_mode = "update"
+[sources.in]
+type = "memory"
+schema = "word STRING"
+[[steps]]
+name = "counts"
+input = "in"
+group_by = ["word"]
+aggregate = ["count(*) AS n"]
+[sinks.out]
+type = "file"
+input = "counts"
+path = "out"
+asyncProgressTrackingEnabled = true
+)toml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(File() + ":15:1: error: sink 'out': asyncProgressTrackingEnabled works only with the kafka sink "
+                                "(as in Spark)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(File() + ":15:1: error: sink 'out': asyncProgressTrackingEnabled cannot be used with the stateful "
+                                "step 'counts' (as in Spark)"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(ValidateTest, RunRefusesTheSameErrorsBeforeAnyDataMoves) {
   WriteFile(dir_ / "in/a.txt", "hello\n");
   WriteFile(dir_ / "p.toml", R"toml([pipeline]

@@ -215,6 +215,13 @@ Status MicroBatchExecutor::Run() {
   SLUICE_RETURN_IF_ERROR(progress_.Open(progress_file));
 
   if (!spec.checkpoint.empty()) SLUICE_RETURN_IF_ERROR(Recover());
+  if (checkpoint_)
+    for (const auto& s : query_.sinks)
+      if (s.spec.async_progress) {
+        async_progress_ = std::make_unique<AsyncProgressWriter>(*checkpoint_, s.spec.async_progress_interval_ms,
+                                                                spec.min_batches_to_retain);
+        break;
+      }
   if (spec.checkpoint.empty() && query_.state_provider) {
     // Without a checkpoint, state still needs a home for this run (Spark uses
     // a temporary checkpoint too); it is deleted when the query ends.
@@ -285,8 +292,9 @@ Status MicroBatchExecutor::Run() {
       previous_batch_watermark_ms_ = batch_watermark_ms_;
       batch_watermark_ms_ = global_watermark_ms_;
     }
-    // Write-ahead: the range is durable before any of it is processed.
-    if (checkpoint_ && !replay) {
+    // Write-ahead: the range is durable before any of it is processed
+    // (unless progress is tracked asynchronously, at-least-once).
+    if (checkpoint_ && !replay && !async_progress_) {
       CrashPoint("executor:before-offset-write");
       OffsetSeq seq;
       seq.metadata.batch_watermark_ms = batch_watermark_ms_;
@@ -321,7 +329,7 @@ Status MicroBatchExecutor::Run() {
       }
       if (!result.ok()) break;
     }
-    if (checkpoint_) {
+    if (checkpoint_ && !async_progress_) {
       // Keep the last min_batches_to_retain entries, as Spark does.
       int64_t keep_from = batch_id - spec.min_batches_to_retain + 1;
       if (keep_from > 0) {
@@ -394,6 +402,10 @@ Status MicroBatchExecutor::Run() {
   }
   if (deferred_commit_ && result.ok()) result = CommitBatch(*deferred_commit_);
   deferred_commit_.reset();
+  if (async_progress_) {
+    Status flushed = async_progress_->Flush();
+    if (result.ok()) result = flushed;
+  }
   if (stop_ && result.ok())
     LogInfo("query '" + spec.name + "' stopped on request after " + std::to_string(batches_run_) + " batches");
   StopAll();
@@ -436,7 +448,14 @@ Status MicroBatchExecutor::ReadSources(int64_t batch_id, const std::vector<Sourc
 }
 
 Status MicroBatchExecutor::CommitBatch(const CommittableBatch& batch) {
-  if (checkpoint_) {
+  if (async_progress_) {
+    OffsetSeq seq;
+    seq.metadata.batch_watermark_ms = batch_watermark_ms_;
+    seq.metadata.batch_timestamp_ms = eval_ctx_.batch_timestamp_micros / 1000;
+    for (size_t i = 0; i < query_.sources.size(); ++i)
+      seq.offsets.push_back(batch.source_ends[i] ? batch.source_ends[i] : committed_[i]);
+    SLUICE_RETURN_IF_ERROR(async_progress_->Submit(batch.batch_id, std::move(seq), CommitMetadata{batch.next_watermark_ms}));
+  } else if (checkpoint_) {
     if (query_.state_provider && query_.state_provider->asynchronous()) {
       for (const auto& n : query_.nodes) {
         if (!n.stateful) continue;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/async_progress_writer.h"
 #include "checkpoint/checkpoint.h"
 #include "common/worker_pool.h"
 #include "exec/dead_letter_writer.h"
@@ -102,6 +103,8 @@ class MicroBatchExecutor {
     std::vector<std::optional<Offset>> source_ends;  // nullopt: the source had no data
   };
   std::optional<CommittableBatch> deferred_commit_;
+  // Set when the sinks ask for asynchronous progress tracking.
+  std::unique_ptr<AsyncProgressWriter> async_progress_;
   // Writes the batch's commit-log entry (after its state is durable) and lets
   // the sources forget what it read.
   Status CommitBatch(const CommittableBatch& batch);

@@ -339,6 +339,26 @@ class Builder {
             "' (as in Spark): a later row can merge sessions and move a session's start, and rows already emitted "
             "for the old session cannot be withdrawn; use output_mode = \"append\" (with a watermark) or \"complete\"");
     }
+    // Spark's asynchronous progress tracking: Kafka sinks only, no stateful
+    // operators, and every sink must agree (one offset log serves them all).
+    for (const auto& s : spec_.sinks) {
+      if (!s.async_progress) continue;
+      if (s.type != "kafka")
+        Error(s.async_progress_pos, "sink '" + s.name + "': asyncProgressTrackingEnabled works only with the kafka sink "
+              "(as in Spark): other sinks rely on the offset and commit logs being written before and after each "
+              "batch");
+      if (!stateful.empty())
+        Error(s.async_progress_pos, "sink '" + s.name + "': asyncProgressTrackingEnabled cannot be used with the "
+              "stateful step '" + stateful[0]->name + "' (as in Spark): state must be checkpointed with each batch");
+      for (const auto& o : spec_.sinks)
+        if (!o.async_progress)
+          Error(s.async_progress_pos, "sink '" + s.name + "' enables asyncProgressTrackingEnabled but sink '" + o.name +
+                "' does not; the setting belongs to the whole query: set it on every sink or on none");
+      if (auto g = s.options.find("guarantee"); g != s.options.end())
+        if (auto* v = std::get_if<std::string>(&g->second.value); v && *v == "exactly_once")
+          Error(s.async_progress_pos, "sink '" + s.name + "': asyncProgressTrackingEnabled gives at-least-once "
+                "output; it cannot be combined with guarantee = \"exactly_once\"");
+    }
     if (!stateful.empty()) {
       const LoadedPlugin* plugin = registry_.Find(PluginKind::kStateStore, spec_.state_provider);
       SourcePos pos = spec_.state_pos.line ? spec_.state_pos : StepPos(stateful[0]->name);

@@ -385,6 +385,12 @@ class Loader {
           if (auto t = GetString(ov, "sink type")) { s.type = *t; has_type = true; s.type_pos = Pos(ov); }
         } else if (k == "input") {
           if (auto t = GetString(ov, "sink input")) { s.input = *t; s.input_pos = Pos(ov); }
+        } else if (k == "asyncProgressTrackingEnabled") {
+          if (auto* b = ov.as_boolean()) { s.async_progress = b->get(); s.async_progress_pos = Pos(okey.source().begin); }
+          else Error(Pos(ov), "asyncProgressTrackingEnabled must be true or false");
+        } else if (k == "asyncProgressTrackingCheckpointIntervalMs") {
+          if (auto* i = ov.as_integer(); i && i->get() >= 0) s.async_progress_interval_ms = i->get();
+          else Error(Pos(ov), "asyncProgressTrackingCheckpointIntervalMs must be an integer >= 0 (milliseconds)");
         } else if (auto val = ToOptionValue(ov, k)) {
           s.options[k] = {*val, Pos(okey.source().begin)};
         }

@@ -94,6 +94,10 @@ struct SinkSpec {
   std::string name;
   std::string type;
   std::string input;
+  // Spark's asynchronous progress tracking (engine keys in a sink table).
+  bool async_progress = false;
+  int64_t async_progress_interval_ms = 1000;
+  SourcePos async_progress_pos;
   SourcePos pos;
   SourcePos type_pos;
   SourcePos input_pos;
