@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include "compute/selection.h"
@@ -162,9 +163,18 @@ class StreamingAggregate final : public StatefulOperator {
     }));
     // 2. The batch's partial aggregate: one row per group, as Spark's state
     // save operator sees it.
-    auto partial = aggregate_->NewState();
-    for (const auto& b : expanded)
-      if (b && b->num_rows() > 0) SLUICE_RETURN_IF_ERROR(aggregate_->Consume(*partial, *b, ctx.eval));
+    // Runs of batches aggregate in parallel, then merge in order.
+    const size_t chunks = std::max<size_t>(1, std::min(expanded.size(), static_cast<size_t>(ctx.pool->size())));
+    std::vector<std::unique_ptr<AggregateState>> partials(chunks);
+    SLUICE_RETURN_IF_ERROR(ctx.pool->ParallelFor(chunks, [&](size_t c) -> Status {
+      partials[c] = aggregate_->NewState();
+      for (size_t b = c * expanded.size() / chunks; b < (c + 1) * expanded.size() / chunks; ++b)
+        if (expanded[b] && expanded[b]->num_rows() > 0)
+          SLUICE_RETURN_IF_ERROR(aggregate_->Consume(*partials[c], *expanded[b], ctx.eval));
+      return Status::OK();
+    }));
+    for (size_t c = 1; c < chunks; ++c) aggregate_->Merge(*partials[0], *partials[c]);
+    std::unique_ptr<AggregateState> partial = std::move(partials[0]);
     // 3. Late groups are dropped with L (window.end <= L, or event time <= L),
     // except in complete mode, which keeps everything.
     const bool filter_late = ctx.has_watermark && event_time_key_ && ctx.mode != OutputMode::kComplete;
@@ -188,33 +198,38 @@ class StreamingAggregate final : public StatefulOperator {
       SLUICE_RETURN_IF_ERROR(OpenStore(ctx, options_.id, static_cast<int>(p), &store));
       auto updated = aggregate_->NewState();
       std::string value;
+      std::string state_key;
       for (size_t g : groups_of[p]) {
         aggregate_->MergeGroupFrom(*updated, *partial, g);
         const std::string& key = partial->keys[g];
-        SLUICE_ASSIGN_OR_RETURN(bool found, store->Get(key, &value));
+        StateKey(key, &state_key);
+        SLUICE_ASSIGN_OR_RETURN(bool found, store->Get(state_key, &value));
         if (found) SLUICE_RETURN_IF_ERROR(aggregate_->MergeEncoded(*updated, key, value));
         aggregate_->EncodeAccumulators(*updated, updated->groups.at(key), &value);
-        SLUICE_RETURN_IF_ERROR(store->Put(key, value));
+        SLUICE_RETURN_IF_ERROR(store->Put(state_key, value));
       }
       auto out = aggregate_->NewState();
       int64_t removed = 0;
       if (ctx.mode == OutputMode::kComplete) {
         Status scan = store->PrefixScan("", [&](std::string_view k, std::string_view v) {
-          return aggregate_->MergeEncoded(*out, k, v).ok();
+          return aggregate_->MergeEncoded(*out, GroupKey(k), v).ok();
         });
         SLUICE_RETURN_IF_ERROR(scan);
       } else {
         if (ctx.mode == OutputMode::kUpdate) out = std::move(updated);
         if (ctx.has_watermark && event_time_key_) {
-          // Evict every group whose event time is at or before E; append emits them.
+          // Evict every group whose event time is at or before E; append
+          // emits them. State keys start with the event time, so this is one
+          // range scan over what expires, not a scan of all state.
           std::vector<std::string> expired;
-          Status scan = store->PrefixScan("", [&](std::string_view k, std::string_view v) {
-            auto t = KeyInt64(k, key_types_, *event_time_key_);
-            if (t && *t <= ctx.eviction_watermark_us) {
-              expired.emplace_back(k);
-              if (ctx.mode == OutputMode::kAppend && !aggregate_->MergeEncoded(*out, k, v).ok()) return false;
-            }
-            return true;
+          std::string until;
+          if (ctx.eviction_watermark_us < std::numeric_limits<int64_t>::max())
+            AppendOrderedTime(ctx.eviction_watermark_us + 1, &until);
+          else
+            until.assign(8, '\xff');
+          Status scan = store->RangeScan("", until, [&](std::string_view k, std::string_view v) {
+            expired.emplace_back(k);
+            return ctx.mode != OutputMode::kAppend || aggregate_->MergeEncoded(*out, GroupKey(k), v).ok();
           });
           SLUICE_RETURN_IF_ERROR(scan);
           for (const auto& k : expired) SLUICE_RETURN_IF_ERROR(store->Remove(k));
@@ -271,6 +286,26 @@ class StreamingAggregate final : public StatefulOperator {
     cols.push_back(start_col);
     cols.push_back(end_col);
     return std::make_shared<const RecordBatch>(expanded_schema_, std::move(cols), static_cast<int64_t>(rows.size()));
+  }
+
+  // 8 bytes that sort like the signed time: big-endian with the sign bit flipped.
+  static void AppendOrderedTime(int64_t t, std::string* out) {
+    uint64_t u = static_cast<uint64_t>(t) ^ (uint64_t{1} << 63);
+    for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>((u >> shift) & 0xff));
+  }
+  // The state store key of a group: with an event-time key, that time first
+  // (so expiry is a range), then the group key; otherwise the group key.
+  void StateKey(const std::string& group_key, std::string* out) const {
+    out->clear();
+    if (event_time_key_) {
+      auto t = KeyInt64(group_key, key_types_, *event_time_key_);
+      if (t) AppendOrderedTime(*t, out);
+      else out->assign(8, '\xff');  // a null time never expires (Spark's predicate is NULL)
+    }
+    out->append(group_key);
+  }
+  std::string_view GroupKey(std::string_view state_key) const {
+    return event_time_key_ ? state_key.substr(8) : state_key;
   }
 
   StreamingAggregateOptions options_;
