@@ -685,7 +685,10 @@ INSTANTIATE_TEST_SUITE_P(Providers, StateStoreConformance,
                                            ProviderCase{"memory_snapshot_every_3_versions", "memory",
                                                         {{"snapshot_interval", int64_t{3}}}},
                                            ProviderCase{"memory_snapshot_every_version", "memory",
-                                                        {{"snapshot_interval", int64_t{1}}}}),
+                                                        {{"snapshot_interval", int64_t{1}}}},
+                                           ProviderCase{"lmdb", "lmdb", {}},
+                                           ProviderCase{"lmdb_snapshot_every_3_versions", "lmdb",
+                                                        {{"snapshot_interval", int64_t{3}}}}),
                          [](const ::testing::TestParamInfo<ProviderCase>& info) { return info.param.label; });
 
 }  // namespace
