@@ -262,6 +262,14 @@ Status ExactlyOnceWriter::AbortAfter(int64_t batch_id, const KafkaOutcome& cause
                          "; nothing of the batch is committed, and it is written again when the query restarts");
 }
 
+OutgoingRecord ExactlyOnceWriter::MarkerTopicRecord(std::string_view key, std::string_view value) const {
+  OutgoingRecord record;
+  record.topic = identity_.marker_topic;
+  record.key = key;
+  record.value = value;
+  return record;
+}
+
 Status ExactlyOnceWriter::ProbeAbortFiltering(std::string& probe_nonce) {
   probe_nonce = RandomNonce();
   const std::string key = "probe/" + MarkerKey(identity_.query_id, identity_.sink_name);
@@ -269,8 +277,7 @@ Status ExactlyOnceWriter::ProbeAbortFiltering(std::string& probe_nonce) {
                             ",\"sink\":" + Quoted(identity_.sink_name) + "}";
   KafkaOutcome outcome = client_.BeginTransaction();
   if (!outcome.ok()) return Fail(kRecovering, "probe transaction", outcome);
-  OutgoingRecord record{.topic = identity_.marker_topic, .key = key, .value = value};
-  outcome = client_.Produce(record);
+  outcome = client_.Produce(MarkerTopicRecord(key, value));
   if (outcome.ok()) outcome = client_.Flush();
   KafkaOutcome aborted = client_.AbortTransaction();
   if (!outcome.ok()) return Fail(kRecovering, "probe transaction", outcome);
@@ -335,7 +342,7 @@ Status ExactlyOnceWriter::Produce(int64_t batch_id, BatchRecords& records) {
   }
   const std::string key = MarkerKey(identity_.query_id, identity_.sink_name);
   const std::string value = MarkerValue(identity_.query_id, identity_.sink_name, batch_id);
-  KafkaOutcome outcome = client_.Produce(OutgoingRecord{.topic = identity_.marker_topic, .key = key, .value = value});
+  KafkaOutcome outcome = client_.Produce(MarkerTopicRecord(key, value));
   if (!outcome.ok()) return AbortAfter(batch_id, outcome);
   // Flushing before the commit reports a failed delivery with its topic and
   // partition rather than as a bare commit failure.

@@ -77,6 +77,7 @@ class ExactlyOnceWriter {
 
   Status Recover();
   Status ProbeAbortFiltering(std::string& probe_nonce);
+  OutgoingRecord MarkerTopicRecord(std::string_view key, std::string_view value) const;
   Status Produce(int64_t batch_id, BatchRecords& records);
   Status Commit(int64_t batch_id);
   // Aborts the open transaction after `cause`; returns the batch's error.
