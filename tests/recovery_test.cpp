@@ -65,18 +65,18 @@ format = "jsonl"
   // The same input, counted per id % 7 across batches through state, in
   // complete mode: every batch's part file is the whole table, so the last
   // committed file must equal counts over all input, exactly once.
-  void WriteStatefulPipeline() {
+  void WriteStatefulPipeline(const std::string& provider = "memory") {
     stateful_ = true;
-    WriteFile(Path("p.toml"), R"toml([pipeline]
+    std::string state = provider == "rocksdb_async" ? "provider = \"rocksdb\"\nasync_checkpoint = true\n"
+                        : provider == "memory"      ? "provider = \"memory\"\nsnapshot_interval = 3\n"
+                                                    : "provider = \"" + provider + "\"\n";
+    WriteFile(Path("p.toml"), "[state]\n" + state + R"toml(
+[pipeline]
 trigger = "available_now"
 checkpoint = "ckpt"
 output_mode = "complete"
 shuffle_partitions = 3
 min_batches_to_retain = 5
-
-[state]
-provider = "memory"
-snapshot_interval = 3
 
 [sources.rows]
 type = "file"
@@ -291,12 +291,19 @@ TEST_F(RecoveryTest, RandomKillsNeverLoseOrDuplicateOutput) {
   RandomKills(50);
 }
 
-TEST_F(RecoveryTest, StatefulAggregationSurvivesEveryNamedCrashPoint) {
-  WriteStatefulPipeline();
-  const std::vector<std::string> points = {
-      "offset-log:after-write",     "state-memory:before-commit", "state-memory:after-delta",
-      "file-sink:after-part-rename", "executor:after-sinks",       "commit-log:after-write",
-  };
+// The stateful path with every state store: the same checks, plus each
+// provider's own crash points.
+class StatefulRecoveryTest : public RecoveryTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(StatefulRecoveryTest, StatefulAggregationSurvivesEveryNamedCrashPoint) {
+  WriteStatefulPipeline(GetParam());
+  std::vector<std::string> points = {"offset-log:after-write", "file-sink:after-part-rename", "executor:after-sinks",
+                                     "commit-log:after-write"};
+  if (GetParam() == "memory") points.insert(points.end(), {"state-memory:before-commit", "state-memory:after-delta"});
+  if (GetParam().rfind("rocksdb", 0) == 0)
+    points.insert(points.end(), {"state-rocksdb:before-commit", "state-rocksdb:after-local-commit",
+                                 "state-rocksdb:after-sst-copy"});
+  if (GetParam() == "lmdb") points.insert(points.end(), {"state-lmdb:before-commit", "state-lmdb:after-local-commit"});
   int file = 0;
   for (const auto& point : points) {
     SCOPED_TRACE(point);
@@ -307,10 +314,14 @@ TEST_F(RecoveryTest, StatefulAggregationSurvivesEveryNamedCrashPoint) {
   }
 }
 
-TEST_F(RecoveryTest, StatefulAggregationSurvivesRandomKills) {
-  WriteStatefulPipeline();
-  RandomKills(30);
+TEST_P(StatefulRecoveryTest, StatefulAggregationSurvivesRandomKills) {
+  WriteStatefulPipeline(GetParam());
+  RandomKills(25);
 }
+
+INSTANTIATE_TEST_SUITE_P(Providers, StatefulRecoveryTest,
+                         ::testing::Values("memory", "rocksdb", "rocksdb_async", "lmdb"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 void RecoveryTest::RandomKills(int default_kills) {
   const char* seed_env = std::getenv("SLUICE_CRASH_SEED");

@@ -30,13 +30,27 @@ Lines Sorted(Lines v) {
   return v;
 }
 
+// The state store configurations every stateful test runs with: each
+// provider, and RocksDB with asynchronous checkpointing.
+const std::vector<std::string> kStateProviders = {"memory", "rocksdb", "rocksdb_async", "lmdb"};
+
+std::string StateTable(const std::string& provider) {
+  if (provider == "rocksdb_async") return "[state]\nprovider = \"rocksdb\"\nasync_checkpoint = true\n\n";
+  return "[state]\nprovider = \"" + provider + "\"\n\n";
+}
+
+class StatefulTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string Name(const std::string& base) const { return base + "-" + GetParam(); }
+};
+
 class WindowedCounts {
  public:
-  WindowedCounts(const std::string& name, const std::string& mode, const std::string& extra_steps = "")
+  WindowedCounts(const std::string& name, const std::string& mode, const std::string& provider = "memory")
       : stream_(name + "-in"), table_(name + "-out") {
-    toml_ = "[pipeline]\ntrigger = \"once\"\ncheckpoint = \"" + checkpoint_.path() + "\"\noutput_mode = \"" + mode +
-            "\"\nshuffle_partitions = 3\n\n[sources.words]\ntype = \"memory\"\nschema = \"ts TIMESTAMP, word STRING\"\n"
-            "stream = \"" + stream_ + "\"\nwith_watermark = { column = \"ts\", delay = \"10 minutes\" }\n\n" + extra_steps +
+    toml_ = StateTable(provider) + "[pipeline]\ntrigger = \"once\"\ncheckpoint = \"" + checkpoint_.path() +
+            "\"\noutput_mode = \"" + mode + "\"\nshuffle_partitions = 3\n\n[sources.words]\ntype = \"memory\"\nschema = \"ts TIMESTAMP, word STRING\"\n"
+            "stream = \"" + stream_ + "\"\nwith_watermark = { column = \"ts\", delay = \"10 minutes\" }\n\n" +
             "[[steps]]\nname = \"counts\"\ninput = \"words\"\n"
             "group_by = [\"window(ts, '10 minutes', '5 minutes')\", \"word\"]\naggregate = [\"count(*) AS count\"]\n\n"
             "[sinks.out]\ntype = \"memory\"\ninput = \"counts\"\nquery_name = \"" + table_ + "\"\n";
@@ -87,8 +101,8 @@ const std::vector<std::vector<std::string>> kGuideBatches = {
     {"12:00 dog"},  // too late: both its windows end at or before the watermark 12:11
 };
 
-TEST(StatefulAggregation, UpdateModeEmitsChangedWindowsAndEvictsWithTheWatermark) {
-  WindowedCounts q("guide-update", "update");
+TEST_P(StatefulTest, UpdateModeEmitsChangedWindowsAndEvictsWithTheWatermark) {
+  WindowedCounts q(Name("guide-update"), "update", GetParam());
   EXPECT_EQ(q.Batch(kGuideBatches[0]), Sorted({Row("12:00", "12:10", "dog", 1), Row("12:05", "12:15", "dog", 1),
                                                Row("12:00", "12:10", "owl", 1), Row("12:05", "12:15", "owl", 1)}));
   EXPECT_EQ(q.last().watermark, "1970-01-01T00:00:00.000Z");
@@ -122,8 +136,8 @@ TEST(StatefulAggregation, UpdateModeEmitsChangedWindowsAndEvictsWithTheWatermark
   EXPECT_EQ(q.last().state_operators[0].num_rows_total, 9);
 }
 
-TEST(StatefulAggregation, AppendModeEmitsAWindowOnceWhenTheWatermarkPassesIt) {
-  WindowedCounts q("guide-append", "append");
+TEST_P(StatefulTest, AppendModeEmitsAWindowOnceWhenTheWatermarkPassesIt) {
+  WindowedCounts q(Name("guide-append"), "append", GetParam());
   EXPECT_EQ(q.Batch(kGuideBatches[0]), Lines{});
   EXPECT_EQ(q.Batch(kGuideBatches[1]), Lines{});
   EXPECT_EQ(q.Batch(kGuideBatches[2]), Lines{});
@@ -134,8 +148,8 @@ TEST(StatefulAggregation, AppendModeEmitsAWindowOnceWhenTheWatermarkPassesIt) {
   EXPECT_EQ(q.last().state_operators[0].num_rows_dropped_by_watermark, 2);
 }
 
-TEST(StatefulAggregation, CompleteModeEmitsTheWholeTableAndNeverDrops) {
-  WindowedCounts q("guide-complete", "complete");
+TEST_P(StatefulTest, CompleteModeEmitsTheWholeTableAndNeverDrops) {
+  WindowedCounts q(Name("guide-complete"), "complete", GetParam());
   EXPECT_EQ(q.Batch(kGuideBatches[0]), Sorted({Row("12:00", "12:10", "dog", 1), Row("12:05", "12:15", "dog", 1),
                                                Row("12:00", "12:10", "owl", 1), Row("12:05", "12:15", "owl", 1)}));
   for (size_t b = 1; b < 4; ++b) q.Batch(kGuideBatches[b]);
@@ -152,10 +166,10 @@ TEST(StatefulAggregation, CompleteModeEmitsTheWholeTableAndNeverDrops) {
 
 // Shuffled, late and duplicated events over many batches: the final complete
 // result equals a plain computation over all of them.
-TEST(StatefulAggregation, RandomizedStreamMatchesABatchComputation) {
+TEST_P(StatefulTest, RandomizedStreamMatchesABatchComputation) {
   const unsigned seed = 4711;
   std::mt19937 rng(seed);
-  WindowedCounts q("random-complete", "complete");
+  WindowedCounts q(Name("random-complete"), "complete", GetParam());
   std::vector<std::pair<int, std::string>> events;  // minute offset, word
   const std::vector<std::string> words = {"ant", "bee", "cat", "dog", "eel"};
   for (int i = 0; i < 400; ++i) {
@@ -188,18 +202,19 @@ TEST(StatefulAggregation, RandomizedStreamMatchesABatchComputation) {
   EXPECT_EQ(last, Sorted(want)) << "seed " << seed;
 }
 
-TEST(StatefulDeduplication, DropsRepeatsAndEvictsOldKeysWithTheWatermark) {
+TEST_P(StatefulTest, DeduplicationDropsRepeatsAndEvictsOldKeysWithTheWatermark) {
   TempDir checkpoint;
-  const std::string toml = "[pipeline]\ntrigger = \"once\"\ncheckpoint = \"" + checkpoint.path() +
+  const std::string in = Name("dedup-in"), out = Name("dedup-out");
+  const std::string toml = StateTable(GetParam()) + "[pipeline]\ntrigger = \"once\"\ncheckpoint = \"" + checkpoint.path() +
                            "\"\n[sources.events]\ntype = \"memory\"\nschema = \"id BIGINT, ts TIMESTAMP\"\n"
-                           "stream = \"dedup-in\"\nwith_watermark = { column = \"ts\", delay = \"5 minutes\" }\n"
+                           "stream = \"" + in + "\"\nwith_watermark = { column = \"ts\", delay = \"5 minutes\" }\n"
                            "[[steps]]\nname = \"unique\"\ninput = \"events\"\ndrop_duplicates = [\"id\", \"ts\"]\n"
-                           "[sinks.out]\ntype = \"memory\"\ninput = \"unique\"\nquery_name = \"dedup-out\"\n";
+                           "[sinks.out]\ntype = \"memory\"\ninput = \"unique\"\nquery_name = \"" + out + "\"\n";
   auto* push = BuildPlugins().FindAlias<PushFn>(PluginKind::kSource, "memory", "sluice_memory_source_push");
   auto* rows_of = BuildPlugins().FindAlias<RowsFn>(PluginKind::kSink, "memory", "sluice_memory_sink_rows");
   std::vector<ProgressEvent> events;
   auto run = [&](std::vector<std::vector<std::string>> rows) {
-    push("dedup-in", MakeBatch("id BIGINT, ts TIMESTAMP", rows));
+    push(in, MakeBatch("id BIGINT, ts TIMESTAMP", rows));
     std::vector<Diagnostic> diags;
     auto q = BuildQuery(LoadPipelineString(toml, "/virtual/dedup.toml", &diags), BuildPlugins(), {}, &diags);
     ASSERT_NE(q, nullptr) << (diags.empty() ? "" : diags[0].ToString());
@@ -212,7 +227,7 @@ TEST(StatefulDeduplication, DropsRepeatsAndEvictsOldKeysWithTheWatermark) {
   run({{"1", "2024-05-01 12:00:00"}, {"3", "2024-05-01 12:20:00"}, {"2", "2024-05-01 12:10:00"}});
   // Watermark now 12:15 (from 12:20 - 5 min): 12:00 is too late.
   run({{"1", "2024-05-01 12:00:00"}, {"4", "2024-05-01 12:30:00"}});
-  EXPECT_EQ(ToJsonLines(rows_of("dedup-out")),
+  EXPECT_EQ(ToJsonLines(rows_of(out)),
             (Lines{R"({"id":1,"ts":"2024-05-01T12:00:00Z"})", R"({"id":2,"ts":"2024-05-01T12:10:00Z"})",
                    R"({"id":3,"ts":"2024-05-01T12:20:00Z"})", R"({"id":4,"ts":"2024-05-01T12:30:00Z"})"}));
   ASSERT_EQ(events.size(), 3u);
@@ -225,6 +240,9 @@ TEST(StatefulDeduplication, DropsRepeatsAndEvictsOldKeysWithTheWatermark) {
   EXPECT_EQ(events[2].state_operators[0].num_rows_removed, 1);
   EXPECT_EQ(events[2].state_operators[0].num_rows_total, 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Providers, StatefulTest, ::testing::ValuesIn(kStateProviders),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
 }  // namespace sluice

@@ -316,9 +316,13 @@ Status MicroBatchExecutor::Run() {
     CrashPoint("executor:after-sinks");
     UpdateWatermark(stats);
     {
-      CommittableBatch done{batch_id, global_watermark_ms_, {}};
-      for (size_t i = 0; i < query_.sources.size(); ++i)
+      CommittableBatch done{batch_id, global_watermark_ms_, {}, {}};
+      for (size_t i = 0; i < query_.sources.size(); ++i) {
         done.source_ends.push_back(ranges[i].has_data() ? ranges[i].end : std::nullopt);
+        // The next batch starts where this one ended, committed or not yet.
+        if (ranges[i].has_data()) committed_[i] = ranges[i].end;
+        done.planned_ends.push_back(committed_[i]);
+      }
       // With asynchronous state checkpoints, batch N is committed once its
       // state is durable, which the next batch waits for anyway; otherwise now.
       if (checkpoint_ && query_.state_provider && query_.state_provider->asynchronous()) {
@@ -452,8 +456,7 @@ Status MicroBatchExecutor::CommitBatch(const CommittableBatch& batch) {
     OffsetSeq seq;
     seq.metadata.batch_watermark_ms = batch_watermark_ms_;
     seq.metadata.batch_timestamp_ms = eval_ctx_.batch_timestamp_micros / 1000;
-    for (size_t i = 0; i < query_.sources.size(); ++i)
-      seq.offsets.push_back(batch.source_ends[i] ? batch.source_ends[i] : committed_[i]);
+    for (size_t i = 0; i < query_.sources.size(); ++i) seq.offsets.push_back(batch.planned_ends[i]);
     SLUICE_RETURN_IF_ERROR(async_progress_->Submit(batch.batch_id, std::move(seq), CommitMetadata{batch.next_watermark_ms}));
   } else if (checkpoint_) {
     if (query_.state_provider && query_.state_provider->asynchronous()) {
@@ -475,7 +478,6 @@ Status MicroBatchExecutor::CommitBatch(const CommittableBatch& batch) {
     if (!batch.source_ends[i]) continue;
     Status st = query_.sources[i].source->Commit(*batch.source_ends[i]);
     if (!st.ok()) LogWarn("source '" + query_.sources[i].spec.name + "' commit failed: " + st.message());
-    committed_[i] = batch.source_ends[i];
   }
   return Status::OK();
 }

@@ -78,7 +78,9 @@ class MicroBatchExecutor {
   WorkerPool pool_;
   ProgressReporter progress_;
   std::vector<std::unique_ptr<DeadLetterWriter>> dead_letters_;  // per source, or null
-  std::vector<std::optional<Offset>> committed_;                 // per source
+  // Per source: where the next batch starts (the end of the last batch run,
+  // whose commit-log entry may still wait for its state to be durable).
+  std::vector<std::optional<Offset>> committed_;
   std::atomic<bool> stop_{false};
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
@@ -100,7 +102,8 @@ class MicroBatchExecutor {
   struct CommittableBatch {
     int64_t batch_id;
     int64_t next_watermark_ms;
-    std::vector<std::optional<Offset>> source_ends;  // nullopt: the source had no data
+    std::vector<std::optional<Offset>> source_ends;   // nullopt: the source had no data
+    std::vector<std::optional<Offset>> planned_ends;  // where every source stands after the batch
   };
   std::optional<CommittableBatch> deferred_commit_;
   // Set when the sinks ask for asynchronous progress tracking.
