@@ -42,6 +42,8 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -122,6 +124,73 @@ std::string HashHex(std::string_view s) {
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
+
+// The local DB is a cache: a restarted provider rebuilds it from the
+// checkpoint, so it never needs to survive a crash. Its file system skips every
+// fsync (flushes, MANIFEST updates, checkpoints, opens), which would otherwise
+// cost more than the commit itself; the checkpoint copy is made durable by
+// checkpoint_files.cpp.
+class NoSyncWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  using FSWritableFileOwnerWrapper::FSWritableFileOwnerWrapper;
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus RangeSync(uint64_t, uint64_t, const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+};
+
+class NoSyncDirectory final : public rocksdb::FSDirectoryWrapper {
+ public:
+  using FSDirectoryWrapper::FSDirectoryWrapper;
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus FsyncWithDirOptions(const rocksdb::IOOptions&, rocksdb::IODebugContext*,
+                                        const rocksdb::DirFsyncOptions&) override {
+    return rocksdb::IOStatus::OK();
+  }
+};
+
+class NoSyncFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit NoSyncFileSystem(const std::shared_ptr<rocksdb::FileSystem>& base) : FileSystemWrapper(base) {}
+  const char* Name() const override { return "SluiceNoSyncFileSystem"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                    rocksdb::IODebugContext* dbg) override {
+    return Wrap(target()->NewWritableFile(name, options, result, dbg), result);
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                       rocksdb::IODebugContext* dbg) override {
+    return Wrap(target()->ReopenWritableFile(name, options, result, dbg), result);
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& name, const std::string& old_name,
+                                      const rocksdb::FileOptions& options,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                      rocksdb::IODebugContext* dbg) override {
+    return Wrap(target()->ReuseWritableFile(name, old_name, options, result, dbg), result);
+  }
+  rocksdb::IOStatus NewDirectory(const std::string& name, const rocksdb::IOOptions& options,
+                                 std::unique_ptr<rocksdb::FSDirectory>* result,
+                                 rocksdb::IODebugContext* dbg) override {
+    rocksdb::IOStatus s = target()->NewDirectory(name, options, result, dbg);
+    if (s.ok()) *result = std::make_unique<NoSyncDirectory>(std::move(*result));
+    return s;
+  }
+
+ private:
+  static rocksdb::IOStatus Wrap(rocksdb::IOStatus s, std::unique_ptr<rocksdb::FSWritableFile>* result) {
+    if (s.ok()) *result = std::make_unique<NoSyncWritableFile>(std::move(*result));
+    return s;
+  }
+};
 
 struct Settings {
   std::string local_dir;  // parent of every store's working directory
@@ -220,7 +289,10 @@ struct StoreSlot {
 // State shared by a provider and the stores and threads it created.
 class ProviderCore {
  public:
-  explicit ProviderCore(Settings s) : settings(std::move(s)) {
+  explicit ProviderCore(Settings s)
+      : settings(std::move(s)),
+        local_env(rocksdb::NewCompositeEnv(std::make_shared<NoSyncFileSystem>(rocksdb::FileSystem::Default()))) {
+    db_options.env = local_env.get();
     block_cache = rocksdb::NewLRUCache(static_cast<size_t>(settings.block_cache_mb) << 20);
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = block_cache;
@@ -269,14 +341,21 @@ class ProviderCore {
     SLUICE_RETURN_IF_ERROR(RemovePathsDurably(dir, stale_dirs));
     SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(version_dir));
 
+    bool copied_shared_sst = false;
     for (auto& planned : copy.files) {
-      if (!planned.needs_copy) continue;
       const std::string target = dir + "/" + planned.file.checkpoint_path;
+      if (!planned.needs_copy) {
+        // Shared SSTs were protected from purges when this copy was planned;
+        // one gone before that (an unusual purge) is simply copied again.
+        std::error_code ec;
+        if (fs::file_size(target, ec) == planned.file.size && !ec) continue;
+      }
+      copied_shared_sst |= planned.file.is_shared_sst();
       SLUICE_ASSIGN_OR_RETURN(CopiedFile copied, CopyFile(planned.local_path, target, /*durable=*/true));
       planned.file.size = copied.size;
       planned.file.crc32 = copied.crc32;
     }
-    SLUICE_RETURN_IF_ERROR(SyncDirectory(sst_dir));
+    if (copied_shared_sst) SLUICE_RETURN_IF_ERROR(SyncDirectory(sst_dir));
     SLUICE_RETURN_IF_ERROR(SyncDirectory(version_dir));
     CrashPoint("state-rocksdb:after-sst-copy");
 
@@ -341,6 +420,7 @@ class ProviderCore {
   }
 
   Settings settings;
+  std::unique_ptr<rocksdb::Env> local_env;  // outlives every DB: stores hold the core
   std::shared_ptr<rocksdb::Cache> block_cache;
   rocksdb::Options db_options;
   std::atomic<int64_t> copies_started{0};
@@ -519,6 +599,8 @@ class RocksDbStateStore final : public StateStore {
       planned.local_path = entry.path().string();
       planned.file.local_name = entry.path().filename().string();
       planned.file.size = entry.file_size();
+      // With the WAL off, a WAL file is empty; the restored DB makes its own.
+      if (planned.file.local_name.ends_with(".log") && planned.file.size == 0) continue;
       if (planned.file.local_name.ends_with(".sst")) {
         auto known = slot.checkpointed_ssts.find(planned.file.local_name);
         if (known != slot.checkpointed_ssts.end() && known->second.size == planned.file.size) {
