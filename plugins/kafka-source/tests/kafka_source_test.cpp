@@ -496,3 +496,42 @@ TEST(KafkaSource, CommitRecordsEndOffsetsInTheMonitoringGroup) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(KafkaSourcePipeline, SluiceRunReadsTopicsAndCommitsLagOffsets) {
+  MockKafka kafka;
+  kafka.CreateTopic("events", 2);
+  kafka.ProduceValues("events", 0, 2, "a");
+  kafka.ProduceValues("events", 1, 1, "b");
+  TempDir dir;
+  testing::WriteFile(dir / "p.toml", R"([pipeline]
+name = "kafka-run"
+trigger = "available_now"
+checkpoint = "checkpoint"
+
+[sources.events]
+type = "kafka"
+"kafka.bootstrap.servers" = ")" + kafka.bootstrap() + R"("
+"kafka.group.id" = "kafka-run-lag"
+subscribe = "events"
+startingOffsets = "earliest"
+
+[[steps]]
+name = "text"
+input = "events"
+select = ["CAST(value AS STRING) AS v", "partition", "offset"]
+
+[sinks.out]
+type = "console"
+input = "text"
+)");
+  auto result = testing::RunSluice({"run", dir / "p.toml"}, dir.path());
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  for (const char* value : {"a0", "a1", "b0"}) EXPECT_NE(result.out.find(value), std::string::npos) << result.out;
+  EXPECT_EQ(kafka.Committed("kafka-run-lag", "events", 2), (std::map<int32_t, int64_t>{{0, 2}, {1, 1}}));
+}
+
+}  // namespace
+}  // namespace sluice
