@@ -47,7 +47,9 @@ std::string ProgressEvent::ToJson() const {
     w.Key("numRowsTotal").Int(o.num_rows_total).Key("numRowsUpdated").Int(o.num_rows_updated);
     w.Key("numRowsRemoved").Int(o.num_rows_removed).Key("memoryUsedBytes").Int(o.memory_used_bytes);
     w.Key("commitTimeMs").Int(o.commit_time_ms).Key("numRowsDroppedByWatermark").Int(o.num_rows_dropped_by_watermark);
-    w.Key("numShufflePartitions").Int(o.num_shuffle_partitions).EndObject();
+    w.Key("numShufflePartitions").Int(o.num_shuffle_partitions);
+    w.Key("customMetrics").BeginObject().Key("checkpointWaitMs").Int(o.checkpoint_wait_ms).EndObject();
+    w.EndObject();
   }
   w.EndArray();
   if (has_event_time) {

@@ -312,6 +312,7 @@ class SessionWindowAggregate final : public StatefulOperator {
       progress->num_rows_removed += counts.removed;
       progress->memory_used_bytes += metrics.memory_used_bytes;
       progress->commit_time_ms = std::max(progress->commit_time_ms, metrics.commit_time_ms);
+  progress->checkpoint_wait_ms = std::max(progress->checkpoint_wait_ms, metrics.checkpoint_wait_ms);
       emitted[p] = std::move(out);
       return Status::OK();
     }));

@@ -131,6 +131,7 @@ Status CommitStore(const StatefulBatchContext& ctx, const std::string& id, int p
   progress->num_rows_total += m.num_keys;
   progress->memory_used_bytes += m.memory_used_bytes;
   progress->commit_time_ms = std::max(progress->commit_time_ms, m.commit_time_ms);
+  progress->checkpoint_wait_ms = std::max(progress->checkpoint_wait_ms, m.checkpoint_wait_ms);
   return Status::OK();
 }
 

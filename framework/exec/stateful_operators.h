@@ -60,6 +60,9 @@ struct StateOperatorProgress {
   int64_t num_rows_removed = 0;
   int64_t memory_used_bytes = 0;
   int64_t commit_time_ms = 0;
+  // Longest time a partition's commit waited for its previous (asynchronous)
+  // state checkpoint; in customMetrics as checkpointWaitMs.
+  int64_t checkpoint_wait_ms = 0;
   int64_t num_rows_dropped_by_watermark = 0;
   int num_shuffle_partitions = 0;
 };
