@@ -13,14 +13,15 @@
 //     WAL would only be written and thrown away: the flushed SSTs are what the
 //     checkpoint needs), makes a RocksDB checkpoint (hard links) beside it, and
 //     copies that into Dir(): new SSTs to sst/, the other files to <V>/, then
-//     <V>.manifest, written atomically and durably. Before anything, a commit
+//     <V>.manifest, written atomically and durably. Before copying, a commit
 //     removes the manifests of V and later versions left by an earlier
 //     attempt, so a replay replaces them.
 //   - Without async_checkpoint, Commit returns once <V>.manifest is durable.
 //     With it, Commit returns after the local commit and one background thread
 //     per store copies the version; the next Commit waits for that copy
 //     (checkpoint_wait_ms), AwaitDurable waits for it, and a failed copy is
-//     sticky: every later Commit and AwaitDurable of that store returns it.
+//     sticky: every later Open, Commit and AwaitDurable of that store returns
+//     it. Close waits for the copies in flight.
 //   - Open(V) reuses the local DB when it holds V (batch N+1 opening what batch
 //     N committed), otherwise rebuilds it from V's manifest, checking each
 //     file's size and CRC32: NotFound naming <V>.manifest when it is missing,

@@ -252,7 +252,7 @@ TEST_F(RocksDbStateStoreTest, AsyncCommitReturnsBeforeTheCopyAndAwaitDurableWait
   EXPECT_EQ(v3->size(), 21u);
 }
 
-TEST_F(RocksDbStateStoreTest, FailedAsyncCopyIsASticky) {
+TEST_F(RocksDbStateStoreTest, FailedAsyncCopyIsAStickyError) {
   auto provider = NewProvider(Options({{"async_checkpoint", true}, {"test_fail_upload_after", int64_t{1}}}));
   ASSERT_OK(CommitKeys(*provider, id_, 0, "a", 3));
   ASSERT_OK(provider->AwaitDurable(id_, 1));
