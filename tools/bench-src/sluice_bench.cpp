@@ -8,12 +8,16 @@
 //   sluice-bench windowed-count [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]
 //                               [--event-minutes M]
 //   sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]
+//   sluice-bench state-providers [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]
+//                                [--event-minutes M] [--lmdb-snapshot-interval S] [--upload-delay-ms D]
 //
 // Input is generated before anything is timed. Figures come from the
 // engine's own progress events (triggerExecution, stateOperators) and from
 // getrusage / the file system.
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +34,8 @@
 #include <memory>
 #include <numeric>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -277,6 +283,8 @@ struct RunResult {
   int64_t input_rows = 0;
   int64_t output_rows = 0;
   std::vector<int64_t> trigger_ms;  // triggerExecution of every batch that had input
+  // Of the same batches: stateOperators[0] commitTimeMs and checkpointWaitMs.
+  std::vector<int64_t> commit_ms, checkpoint_wait_ms;
   std::optional<StateOperatorProgress> last_state;
   int64_t peak_state_rows = 0;
   int64_t peak_state_memory = 0;
@@ -293,6 +301,10 @@ RunResult RunQuery(Query& query, const std::function<bool(const ProgressEvent&)>
   MicroBatchExecutor* executor = nullptr;
   options.on_progress = [&](const ProgressEvent& e) {
     if (e.num_input_rows > 0) result.trigger_ms.push_back(e.trigger_execution_ms);
+    if (e.num_input_rows > 0 && !e.state_operators.empty()) {
+      result.commit_ms.push_back(e.state_operators[0].commit_time_ms);
+      result.checkpoint_wait_ms.push_back(e.state_operators[0].checkpoint_wait_ms);
+    }
     if (e.num_input_rows > 0 && e.trigger_execution_ms > result.slowest_trigger_ms) {
       result.slowest_trigger_ms = e.trigger_execution_ms;
       result.slowest_batch_id = e.batch_id;
@@ -409,8 +421,10 @@ struct Feeder {
   }
 };
 
+// `state_table` is the [state] table's body (provider and its options).
 std::string WindowedCountToml(const std::string& checkpoint, int64_t threads, int64_t partitions,
-                              const std::string& stream, const std::string& table) {
+                              const std::string& stream, const std::string& table,
+                              const std::string& state_table = "provider = \"memory\"\n") {
   return "[pipeline]\n"
          "name = \"bench-windowed-count\"\n"
          "trigger = \"default\"\n"
@@ -418,7 +432,7 @@ std::string WindowedCountToml(const std::string& checkpoint, int64_t threads, in
          "output_mode = \"update\"\n"
          "threads = " + std::to_string(threads) + "\n"
          "shuffle_partitions = " + std::to_string(partitions) + "\n"
-         "\n[state]\nprovider = \"memory\"\n"
+         "\n[state]\n" + state_table +
          "\n[sources.events]\n"
          "type = \"memory\"\n"
          "schema = \"ts TIMESTAMP, key STRING\"\n"
@@ -460,15 +474,20 @@ std::string BatchAggregateToml(int64_t threads, const std::string& stream, const
          "query_name = \"" + table + "\"\n";
 }
 
+// `observe`, if set, also sees every progress event (on the executor thread).
 RunResult RunFed(const std::string& toml, const std::string& name, const std::vector<std::vector<RecordBatchPtr>>& batches,
-                 const std::string& stream, const std::string& table) {
+                 const std::string& stream, const std::string& table,
+                 const std::function<void(const ProgressEvent&)>& observe = nullptr) {
   auto* push = Plugins().FindAlias<PushFn>(PluginKind::kSource, "memory", "sluice_memory_source_push");
   auto* clear = Plugins().FindAlias<ClearFn>(PluginKind::kSink, "memory", "sluice_memory_sink_clear");
   if (!push || !clear) Fail("the memory source/sink plugins do not export their push/clear functions");
   auto query = BuildFromToml(toml, "/virtual/" + name + ".toml");
   Feeder feeder{&batches, stream, table, push, clear};
   feeder.PushNext();
-  return RunQuery(*query, [&](const ProgressEvent& e) { return feeder.AfterBatch(e); });
+  return RunQuery(*query, [&](const ProgressEvent& e) {
+    if (observe) observe(e);
+    return feeder.AfterBatch(e);
+  });
 }
 
 int WindowedCount(int argc, char** argv, const std::string& command_line) {
@@ -542,6 +561,282 @@ int WindowedCount(int argc, char** argv, const std::string& command_line) {
                 Mib(stateful_rss_growth).c_str(),
                 static_cast<double>(stateful_rss_growth) / static_cast<double>(stateful.peak_state_rows));
   std::printf("load:        1-minute load average %s at the end\n", LoadAverage().c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------- state-providers
+
+// The windowed-count query once per state store provider, each in a child
+// process of its own (this program re-executed with --provider N), so that
+// peak RSS is per provider and nothing one provider leaves behind (heap,
+// page cache of its files aside) weighs on the next. The parent prints the
+// children's reports and a table of them.
+struct ProviderCase {
+  const char* label;
+  const char* what;
+};
+constexpr ProviderCase kProviderCases[] = {
+    {"memory", "memory: in-heap map, delta file per version, snapshot every 10th"},
+    {"rocksdb", "rocksdb, synchronous checkpoint: Commit returns once the version is copied into the checkpoint"},
+    {"rocksdb-async", "rocksdb, async_checkpoint = true: Commit returns after the local commit, a thread copies"},
+    {"lmdb", "lmdb: memory-mapped environment, checkpoint file per version"},
+};
+constexpr int kNumProviderCases = static_cast<int>(sizeof kProviderCases / sizeof kProviderCases[0]);
+
+// The [state] table of case `index` (0-based), every option spelled out.
+std::string ProviderStateTable(int index, const std::string& local_dir, const Flags& flags) {
+  const std::string delay =
+      flags["upload-delay-ms"] > 0 ? "test_upload_delay_ms = " + std::to_string(flags["upload-delay-ms"]) + "\n" : "";
+  switch (index) {
+    case 0:
+      return "provider = \"memory\"\nsnapshot_interval = 10\n";
+    case 1:
+    case 2:
+      return "provider = \"rocksdb\"\nlocal_dir = \"" + local_dir + "\"\nasync_checkpoint = " +
+             (index == 2 ? "true" : "false") + "\nblock_cache_mb = 64\nwrite_buffer_mb = 16\n" + delay;
+    default:
+      return "provider = \"lmdb\"\nlocal_dir = \"" + local_dir + "\"\ninitial_map_mb = 64\nsnapshot_interval = " +
+             std::to_string(flags["lmdb-snapshot-interval"]) + "\n";
+  }
+}
+
+// What `du -s` counts: allocated blocks, each hard-linked file once.
+struct DiskUsage {
+  int64_t allocated = 0;
+  int64_t apparent = 0;
+  int64_t files = 0;
+};
+
+DiskUsage DiskUsageOf(const std::string& dir) {
+  DiskUsage u;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return u;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (!seen.insert({st.st_dev, st.st_ino}).second) continue;
+    u.allocated += static_cast<int64_t>(st.st_blocks) * 512;
+    u.apparent += static_cast<int64_t>(st.st_size);
+    ++u.files;
+  }
+  return u;
+}
+
+// The child's figures, handed to the parent as one "key=value ..." line.
+using Figures = std::map<std::string, double>;
+constexpr const char* kResultPrefix = "sluice-bench-result:";
+
+int64_t PercentileOr0(const std::vector<int64_t>& v, double p) { return v.empty() ? 0 : Percentile(v, p); }
+int64_t Sum(const std::vector<int64_t>& v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); }
+
+int StateProviderChild(const Flags& flags, int index, int64_t rows) {
+  const ProviderCase& c = kProviderCases[index];
+  const int64_t keys = flags["keys"], batches = flags["batches"];
+  const int threads = flags["threads"] > 0 ? static_cast<int>(flags["threads"]) : HardwareThreads();
+  std::printf("provider:    %s\n", c.what);
+  std::printf("load:        1-minute load average %s at start\n", LoadAverage().c_str());
+  const double gen_start = SteadySeconds();
+  auto data = GenerateKeyedBatches(keys, rows, batches, flags["event-minutes"]);
+  const int64_t rss_with_input = CurrentRssBytes();
+  std::printf("generated:   in %.2f s (not timed); RSS holding the input: %s\n", SteadySeconds() - gen_start,
+              Mib(rss_with_input).c_str());
+
+  ScratchDir scratch(std::string("providers-") + c.label);
+  const std::string checkpoint = scratch.path() + "/checkpoint";
+  const std::string local_dir = scratch.path() + "/local";
+  const std::string state_table = ProviderStateTable(index, local_dir, flags);
+  PrintIndented("[state]", state_table);
+  const std::string toml = WindowedCountToml(checkpoint, threads, flags["partitions"], "bench-providers-in",
+                                             "bench-providers-out", state_table);
+  std::fflush(stdout);
+
+  // The local working directory (rocksdb, lmdb) is removed when the provider
+  // closes: its size is sampled after every batch.
+  DiskUsage local_peak;
+  RunResult r = RunFed(toml, "bench-state-providers", data, "bench-providers-in", "bench-providers-out",
+                       [&](const ProgressEvent&) {
+                         DiskUsage u = DiskUsageOf(local_dir);
+                         if (u.allocated > local_peak.allocated) local_peak = u;
+                       });
+  const DiskUsage state = DiskUsageOf(checkpoint + "/state");
+  const double rows_per_sec = static_cast<double>(r.input_rows) / r.wall_seconds;
+  PrintThroughput("run", r, threads);
+  std::printf("     commitTimeMs (stateOperators, slowest partition per batch, %zu batches): p50 %" PRId64
+              " ms, p99 %" PRId64 " ms, summed %" PRId64 " ms = %.0f%% of the summed triggerExecution\n",
+              r.commit_ms.size(), PercentileOr0(r.commit_ms, 50), PercentileOr0(r.commit_ms, 99), Sum(r.commit_ms),
+              100.0 * static_cast<double>(Sum(r.commit_ms)) / std::max<double>(1.0, static_cast<double>(Sum(r.trigger_ms))));
+  std::printf("     checkpointWaitMs (customMetrics): p50 %" PRId64 " ms, max %" PRId64 " ms, summed %" PRId64 " ms\n",
+              PercentileOr0(r.checkpoint_wait_ms, 50),
+              r.checkpoint_wait_ms.empty() ? 0 : *std::max_element(r.checkpoint_wait_ms.begin(), r.checkpoint_wait_ms.end()),
+              Sum(r.checkpoint_wait_ms));
+  if (r.last_state)
+    std::printf("state:       after the last batch %" PRId64 " rows, memoryUsedBytes %s; peak %" PRId64 " rows\n",
+                r.last_state->num_rows_total, Mib(r.last_state->memory_used_bytes).c_str(), r.peak_state_rows);
+  std::printf("on disk:     du <checkpoint>/state %s (%s apparent) in %" PRId64 " files = %.0f bytes per distinct key; "
+              "local working directory at most %s in %" PRId64 " files\n",
+              Mib(state.allocated).c_str(), Mib(state.apparent).c_str(), state.files,
+              static_cast<double>(state.allocated) / static_cast<double>(keys), Mib(local_peak.allocated).c_str(),
+              local_peak.files);
+  std::printf("load:        1-minute load average %s at the end\n", LoadAverage().c_str());
+
+  Figures f{{"rows", static_cast<double>(r.input_rows)},
+            {"wall_s", r.wall_seconds},
+            {"cpu_s", r.cpu_seconds},
+            {"rows_per_s", rows_per_sec},
+            {"threads", threads},
+            {"batches", static_cast<double>(r.trigger_ms.size())},
+            {"p50_ms", static_cast<double>(PercentileOr0(r.trigger_ms, 50))},
+            {"p99_ms", static_cast<double>(PercentileOr0(r.trigger_ms, 99))},
+            {"trigger_sum_ms", static_cast<double>(Sum(r.trigger_ms))},
+            {"commit_p50_ms", static_cast<double>(PercentileOr0(r.commit_ms, 50))},
+            {"commit_p99_ms", static_cast<double>(PercentileOr0(r.commit_ms, 99))},
+            {"commit_sum_ms", static_cast<double>(Sum(r.commit_ms))},
+            {"wait_p50_ms", static_cast<double>(PercentileOr0(r.checkpoint_wait_ms, 50))},
+            {"wait_max_ms", r.checkpoint_wait_ms.empty() ? 0.0
+                                                         : static_cast<double>(*std::max_element(
+                                                               r.checkpoint_wait_ms.begin(), r.checkpoint_wait_ms.end()))},
+            {"wait_sum_ms", static_cast<double>(Sum(r.checkpoint_wait_ms))},
+            {"state_rows", r.last_state ? static_cast<double>(r.last_state->num_rows_total) : 0.0},
+            {"peak_state_rows", static_cast<double>(r.peak_state_rows)},
+            {"state_du", static_cast<double>(state.allocated)},
+            {"state_files", static_cast<double>(state.files)},
+            {"local_du", static_cast<double>(local_peak.allocated)},
+            {"rss_input", static_cast<double>(rss_with_input)}};
+  std::printf("%s", kResultPrefix);
+  for (const auto& [k, v] : f) std::printf(" %s=%.6f", k.c_str(), v);
+  std::printf("\n");
+  return 0;
+}
+
+// Runs case `index` in a child process; echoes its report; returns its
+// figures plus its peak RSS and CPU time as the kernel accounted them.
+std::optional<Figures> RunProviderChild(int argc, char** argv, int index) {
+  std::vector<std::string> args{"/proc/self/exe"};
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  args.emplace_back("--provider");
+  args.emplace_back(std::to_string(index + 1));
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  int fds[2];
+  if (pipe(fds) != 0) Fail("pipe failed");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const double start = SteadySeconds();
+  pid_t pid = fork();
+  if (pid < 0) Fail("fork failed");
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execv("/proc/self/exe", cargs.data());
+    std::perror("sluice-bench: exec");
+    _exit(127);
+  }
+  close(fds[1]);
+  std::FILE* in = fdopen(fds[0], "r");
+  std::optional<Figures> figures;
+  char line[4096];
+  while (std::fgets(line, sizeof line, in)) {
+    std::string l(line);
+    if (l.rfind(kResultPrefix, 0) == 0) {
+      Figures f;
+      std::istringstream fields(l.substr(std::strlen(kResultPrefix)));
+      std::string kv;
+      while (fields >> kv)
+        if (auto eq = kv.find('='); eq != std::string::npos) f[kv.substr(0, eq)] = std::atof(kv.c_str() + eq + 1);
+      figures = f;
+      continue;
+    }
+    std::printf("  %s", l.c_str());
+  }
+  std::fclose(in);
+  int status = 0;
+  rusage usage{};
+  if (wait4(pid, &status, 0, &usage) != pid) Fail("wait4 failed");
+  const double took = SteadySeconds() - start;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::printf("  the child for %s failed (%s %d) after %.1f s\n", kProviderCases[index].label,
+                WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                took);
+    return std::nullopt;
+  }
+  if (!figures) {
+    std::printf("  the child for %s printed no result line\n", kProviderCases[index].label);
+    return std::nullopt;
+  }
+  (*figures)["peak_rss"] = static_cast<double>(usage.ru_maxrss) * 1024;
+  (*figures)["child_s"] = took;
+  std::printf("  peak RSS:  %s (wait4 of the child: the whole process, including the %s input); child took %.1f s\n",
+              Mib(static_cast<int64_t>((*figures)["peak_rss"])).c_str(),
+              Mib(static_cast<int64_t>((*figures)["rss_input"])).c_str(), took);
+  return figures;
+}
+
+int StateProviders(int argc, char** argv, const std::string& command_line) {
+  Flags flags(argc, argv, 2,
+              {{"keys", 1000000}, {"rows", 0}, {"batches", 20}, {"threads", 0}, {"partitions", 4},
+               {"event-minutes", 30}, {"lmdb-snapshot-interval", 1}, {"upload-delay-ms", 0}, {"provider", 0}});
+  const int64_t keys = flags["keys"], batches = flags["batches"];
+  const int64_t rows = flags["rows"] > 0 ? flags["rows"] : 2 * keys;
+  if (keys < 1 || batches < 1 || flags["partitions"] < 1 || flags["lmdb-snapshot-interval"] < 1)
+    Fail("--keys, --batches, --partitions and --lmdb-snapshot-interval must be >= 1");
+  if (flags["provider"] > kNumProviderCases) Fail("--provider is 1.." + std::to_string(kNumProviderCases));
+  if (flags["provider"] > 0) return StateProviderChild(flags, static_cast<int>(flags["provider"] - 1), rows);
+
+  const int threads = flags["threads"] > 0 ? static_cast<int>(flags["threads"]) : HardwareThreads();
+  PrintMachine(command_line);
+  std::printf("config:      %s (rows 0 = 2 x keys; threads 0 = one per core; provider 0 = all, each in a child "
+              "process)\n",
+              flags.Describe().c_str());
+  std::printf("input:       %" PRId64 " rows (ts TIMESTAMP, key STRING 'key-NNNNNNN'), every key once per %" PRId64
+              " rows, %" PRId64 " micro-batches of ~%" PRId64 " rows; event time spans %" PRId64
+              " minutes in row order with <= 30 s disorder; generated in each child before anything is timed\n",
+              rows, keys, batches, rows / batches, flags["event-minutes"]);
+  PrintIndented("measured pipeline (the [state] table of each provider is printed with its run):",
+                WindowedCountToml("<temporary>/checkpoint", threads, flags["partitions"], "bench-providers-in",
+                                  "bench-providers-out", "<provider and options>\n"));
+  std::vector<std::optional<Figures>> results;
+  for (int i = 0; i < kNumProviderCases; ++i) {
+    std::printf("\n%s\n", kProviderCases[i].label);
+    results.push_back(RunProviderChild(argc, argv, i));
+  }
+
+  std::printf("\nresults (%d threads; per core = rows/s / threads; latencies over the batches with input)\n", threads);
+  std::printf("%-14s %10s %9s %6s %8s %8s %7s %7s %8s %8s %11s %11s %10s\n", "provider", "rows/s", "per core", "cores",
+              "p50 ms", "p99 ms", "commit", "commit", "wait", "wait", "state du", "local du", "peak RSS");
+  std::printf("%-14s %10s %9s %6s %8s %8s %7s %7s %8s %8s %11s %11s %10s\n", "", "", "", "busy", "trigger", "trigger",
+              "p50", "p99", "p50", "max", "checkpoint", "peak", "");
+  for (int i = 0; i < kNumProviderCases; ++i) {
+    if (!results[i]) {
+      std::printf("%-14s (failed, see above)\n", kProviderCases[i].label);
+      continue;
+    }
+    Figures& f = *results[i];
+    std::printf("%-14s %10.0f %9.0f %6.2f %8.0f %8.0f %7.0f %7.0f %8.0f %8.0f %11s %11s %10s\n", kProviderCases[i].label,
+                f["rows_per_s"], f["rows_per_s"] / f["threads"], f["cpu_s"] / f["wall_s"], f["p50_ms"], f["p99_ms"],
+                f["commit_p50_ms"], f["commit_p99_ms"], f["wait_p50_ms"], f["wait_max_ms"],
+                Mib(static_cast<int64_t>(f["state_du"])).c_str(), Mib(static_cast<int64_t>(f["local_du"])).c_str(),
+                Mib(static_cast<int64_t>(f["peak_rss"])).c_str());
+  }
+  if (results[1] && results[2]) {
+    Figures &sync = *results[1], &async = *results[2];
+    const double p50_cut = 100.0 * (1.0 - async["p50_ms"] / std::max(1.0, sync["p50_ms"]));
+    std::printf("async vs sync: p50 batch latency %.0f -> %.0f ms (%+.0f%%; the goal is a cut of >= 25%%), "
+                "p50 commitTimeMs %.0f -> %.0f ms, throughput %.0f -> %.0f rows/s (%+.0f%%)\n",
+                sync["p50_ms"], async["p50_ms"], -p50_cut, sync["commit_p50_ms"], async["commit_p50_ms"],
+                sync["rows_per_s"], async["rows_per_s"], 100.0 * (async["rows_per_s"] / sync["rows_per_s"] - 1.0));
+    std::printf("               sync commit (local write + flush + copy) is %.0f%% of its summed triggerExecution; "
+                "async commit (local write + flush only) %.0f%% of its own\n",
+                100.0 * sync["commit_sum_ms"] / std::max(1.0, sync["trigger_sum_ms"]),
+                100.0 * async["commit_sum_ms"] / std::max(1.0, async["trigger_sum_ms"]));
+  }
+  std::printf("load:        1-minute load average %s at the end\n", LoadAverage().c_str());
+  for (const auto& r : results)
+    if (!r) return 1;
   return 0;
 }
 
@@ -719,9 +1014,12 @@ int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "";
   if (what == "windowed-count") return WindowedCount(argc, argv, command_line);
   if (what == "stateless") return Stateless(argc, argv, command_line);
+  if (what == "state-providers") return StateProviders(argc, argv, command_line);
   std::fprintf(stderr,
                "usage: sluice-bench windowed-count [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P] "
                "[--event-minutes M]\n"
-               "       sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]\n");
+               "       sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]\n"
+               "       sluice-bench state-providers [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]\n"
+               "                                    [--event-minutes M] [--lmdb-snapshot-interval S] [--upload-delay-ms D]\n");
   return 2;
 }
