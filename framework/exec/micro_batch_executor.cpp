@@ -360,6 +360,7 @@ Status MicroBatchExecutor::Run() {
     for (size_t i = 0; i < query_.sources.size(); ++i) {
       SourceProgress sp;
       sp.description = query_.sources[i].source->Description();
+      sp.metrics = query_.sources[i].source->Metrics();
       sp.start_offset = ranges[i].start;
       sp.end_offset = ranges[i].has_data() ? ranges[i].end : ranges[i].start;
       sp.latest_offset = ranges[i].end ? ranges[i].end : ranges[i].start;

@@ -38,6 +38,11 @@ std::string ProgressEvent::ToJson() const {
     w.Key("numBadRecords").Int(s.num_bad_records);
     w.Key("numDroppedRecords").Int(s.num_dropped_records);
     w.Key("numDeadLetterRecords").Int(s.num_dead_letter_records);
+    if (!s.metrics.empty()) {
+      w.Key("metrics").BeginObject();
+      for (const auto& [k, v] : s.metrics) w.Key(k).Int(v);
+      w.EndObject();
+    }
     w.EndObject();
   }
   w.EndArray();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ struct SourceProgress {
   int64_t num_dead_letter_records = 0;  // ...of which written to the dead-letter file
   double input_rows_per_second = 0;
   double processed_rows_per_second = 0;
+  std::map<std::string, int64_t> metrics;  // the source's own counters
 };
 
 struct SinkProgress {

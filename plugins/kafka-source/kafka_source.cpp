@@ -409,6 +409,8 @@ class KafkaSource : public Source {
   // Records skipped because retention deleted them before they were read
   // (failOnDataLoss=false), since this source was created.
   int64_t records_lost() const { return records_lost_.load(); }
+  // Records deleted before they were read and skipped (failOnDataLoss = false).
+  std::map<std::string, int64_t> Metrics() const override { return {{"recordsLost", records_lost_.load()}}; }
 
  private:
   Result<ConsumerPtr> NewReader() const {

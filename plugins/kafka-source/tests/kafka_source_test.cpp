@@ -372,6 +372,8 @@ TEST(KafkaSource, WithoutFailOnDataLossDeletedRecordsAreSkipped) {
   EXPECT_GT(offsets.front(), 0) << "the oldest records were deleted";
   EXPECT_EQ(offsets.back(), produced - 1);
   EXPECT_EQ(static_cast<int64_t>(offsets.size()), produced - offsets.front()) << "everything still stored is read";
+  // Counted for progress events (sources[].metrics.recordsLost).
+  EXPECT_EQ(source->Metrics().at("recordsLost"), offsets.front());
 }
 
 TEST(KafkaSource, ReadsWhatKcatProduced) {

@@ -106,6 +106,9 @@ class GuardedSource final : public Source {
   void Stop() override {
     try { inner_->Stop(); } catch (...) {}
   }
+  std::map<std::string, int64_t> Metrics() const override {
+    try { return inner_->Metrics(); } catch (...) { return {}; }
+  }
 
  private:
   const char* plugin_;

@@ -15,6 +15,7 @@
 // different pieces of the same batch.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,10 @@ class Source {
 
   // Release resources. Idempotent.
   virtual void Stop() {}
+
+  // Counters of the source's own (cumulative since it was created), shown in
+  // each progress event under sources[].metrics, e.g. {"recordsLost": 5}.
+  virtual std::map<std::string, int64_t> Metrics() const { return {}; }
 };
 
 }  // namespace sluice

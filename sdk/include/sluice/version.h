@@ -4,5 +4,5 @@
 // changes.
 #pragma once
 
-#define SLUICE_ABI_VERSION 4u
+#define SLUICE_ABI_VERSION 5u
 #define SLUICE_VERSION_STRING "0.1.0"
