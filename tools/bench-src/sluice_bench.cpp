@@ -778,7 +778,7 @@ std::optional<Figures> RunProviderChild(int argc, char** argv, int index) {
 
 int StateProviders(int argc, char** argv, const std::string& command_line) {
   Flags flags(argc, argv, 2,
-              {{"keys", 1000000}, {"rows", 0}, {"batches", 20}, {"threads", 0}, {"partitions", 4},
+              {{"keys", 3000000}, {"rows", 0}, {"batches", 20}, {"threads", 0}, {"partitions", 4},
                {"event-minutes", 30}, {"lmdb-snapshot-interval", 1}, {"upload-delay-ms", 0}, {"provider", 0}});
   const int64_t keys = flags["keys"], batches = flags["batches"];
   const int64_t rows = flags["rows"] > 0 ? flags["rows"] : 2 * keys;
@@ -829,8 +829,8 @@ int StateProviders(int argc, char** argv, const std::string& command_line) {
                 "p50 commitTimeMs %.0f -> %.0f ms, throughput %.0f -> %.0f rows/s (%+.0f%%)\n",
                 sync["p50_ms"], async["p50_ms"], -p50_cut, sync["commit_p50_ms"], async["commit_p50_ms"],
                 sync["rows_per_s"], async["rows_per_s"], 100.0 * (async["rows_per_s"] / sync["rows_per_s"] - 1.0));
-    std::printf("               sync commit (local write + flush + copy) is %.0f%% of its summed triggerExecution; "
-                "async commit (local write + flush only) %.0f%% of its own\n",
+    std::printf("               summed commitTimeMs / summed triggerExecution: sync %.0f%% (write, flush, local "
+                "checkpoint, copy into <checkpoint>/state); async %.0f%% (the same without the copy)\n",
                 100.0 * sync["commit_sum_ms"] / std::max(1.0, sync["trigger_sum_ms"]),
                 100.0 * async["commit_sum_ms"] / std::max(1.0, async["trigger_sum_ms"]));
   }
