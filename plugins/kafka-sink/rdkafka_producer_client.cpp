@@ -200,56 +200,62 @@ KafkaOutcome RdKafkaProducerClient::Flush() {
   return KafkaOutcome::Error(transactional_ ? KafkaErrorKind::kAbortable : KafkaErrorKind::kFailed, message);
 }
 
+// Whether `topic` exists with partitions; `problem` says why not.
+static bool TopicExists(rd_kafka_t* client, rd_kafka_topic_t* handle, std::string& problem) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t code = rd_kafka_metadata(client, 0, handle, &metadata, 5000);
+  if (code) {
+    problem = rd_kafka_err2str(code);
+    return false;
+  }
+  const bool exists = metadata->topic_cnt == 1 && !metadata->topics[0].err && metadata->topics[0].partition_cnt > 0;
+  if (metadata->topic_cnt == 1 && metadata->topics[0].err) problem = rd_kafka_err2str(metadata->topics[0].err);
+  rd_kafka_metadata_destroy(metadata);
+  return exists;
+}
+
 KafkaOutcome RdKafkaProducerClient::EnsureTopic(const std::string& topic) {
-  // CreateTopics first, compacted: the latest marker per query and sink is
-  // all recovery needs. Brokers that refuse the request (the librdkafka mock
-  // does not implement it) still auto-create the topic on a metadata request.
-  std::string create_error;
+  std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle(
+      rd_kafka_topic_new(producer_, topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+  std::string problem;
+  if (TopicExists(producer_, handle.get(), problem)) return KafkaOutcome::Ok();
+
+  // CreateTopics, compacted: the latest marker per query and sink is all
+  // recovery needs. A broker that refuses the request (the librdkafka mock
+  // does not implement it) may still auto-create the topic, which the
+  // metadata requests below ask for.
   char error[512];
   if (rd_kafka_NewTopic_t* new_topic = rd_kafka_NewTopic_new(topic.c_str(), 1, -1, error, sizeof error)) {
     rd_kafka_NewTopic_set_config(new_topic, "cleanup.policy", "compact");
+    rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(producer_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(options, 10000, error, sizeof error);
     rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_);
-    rd_kafka_CreateTopics(producer_, &new_topic, 1, nullptr, queue);
-    if (rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 30000)) {
+    rd_kafka_CreateTopics(producer_, &new_topic, 1, options, queue);
+    if (rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 15000)) {
       if (rd_kafka_event_error(event)) {
-        create_error = rd_kafka_event_error_string(event);
+        problem = rd_kafka_event_error_string(event);
       } else if (const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event)) {
         size_t count = 0;
         const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
         if (count == 1 && rd_kafka_topic_result_error(results[0]) &&
             rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-          create_error = rd_kafka_err2str(rd_kafka_topic_result_error(results[0]));
+          problem = rd_kafka_err2str(rd_kafka_topic_result_error(results[0]));
       }
       rd_kafka_event_destroy(event);
     }
     rd_kafka_queue_destroy(queue);
+    rd_kafka_AdminOptions_destroy(options);
     rd_kafka_NewTopic_destroy(new_topic);
   } else {
-    create_error = error;
+    problem = error;
   }
 
-  rd_kafka_topic_t* handle = rd_kafka_topic_new(producer_, topic.c_str(), nullptr);
-  std::string last_error = create_error;
   const auto deadline = Clock::now() + kTopicCreationTimeout;
   while (Clock::now() < deadline) {
-    const rd_kafka_metadata_t* metadata = nullptr;
-    rd_kafka_resp_err_t code = rd_kafka_metadata(producer_, 0, handle, &metadata, 5000);
-    bool ready = false;
-    if (!code) {
-      if (metadata->topic_cnt == 1 && !metadata->topics[0].err && metadata->topics[0].partition_cnt > 0) ready = true;
-      else if (metadata->topic_cnt == 1 && metadata->topics[0].err) last_error = rd_kafka_err2str(metadata->topics[0].err);
-      rd_kafka_metadata_destroy(metadata);
-    } else {
-      last_error = rd_kafka_err2str(code);
-    }
-    if (ready) {
-      rd_kafka_topic_destroy(handle);
-      return KafkaOutcome::Ok();
-    }
+    if (TopicExists(producer_, handle.get(), problem)) return KafkaOutcome::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  rd_kafka_topic_destroy(handle);
-  return KafkaOutcome::Error(KafkaErrorKind::kFailed, "cannot create topic '" + topic + "' (" + last_error +
+  return KafkaOutcome::Error(KafkaErrorKind::kFailed, "cannot create topic '" + topic + "' (" + problem +
                                                           "); create it, or let the broker auto-create topics");
 }
 
