@@ -96,7 +96,7 @@ input = "cols"
   };
   EXPECT_TRUE(has(":2:11: error: ", "trigger is 'sometimes'; trigger must be \"default\", \"once\", \"available_now\" or { processing_time = \"<duration>\" }")) << r.err;
   EXPECT_TRUE(has(":11:1: error: ", "unknown option 'colour' for source 'memory'; expected one of: schema, stream, rows")) << r.err;
-  EXPECT_TRUE(has(":14:8: error: ", "unknown source plugin 'kafkaa'; installed source plugins: file, memory, rate, socket")) << r.err;
+  EXPECT_TRUE(has(":14:8: error: ", "unknown source plugin 'kafkaa'; installed source plugins: file, kafka, memory, rate, socket")) << r.err;
   EXPECT_TRUE(has(":19:10: error: ", "step 'typed': ")) << r.err;
   EXPECT_TRUE(has(":24:17: error: ", "step 'cols': unknown column 'nope'")) << r.err;
   EXPECT_TRUE(has(":28:9: error: ", "step 'orphan' reads from 'missing', which is not a source or step; known: cols, extra, in, other, typed")) << r.err;

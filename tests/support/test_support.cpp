@@ -54,6 +54,11 @@ bool WaitUntil(const std::function<bool()>& condition, int timeout_ms) {
 void CopyTree(const std::string& from, const std::string& to) {
   fs::create_directories(to);
   fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  // Copies get their modification time in whatever order the copy ran; give
+  // them all one time so sources that order by time fall back to the name.
+  const auto fixed = fs::file_time_type::clock::now() - std::chrono::hours(24);
+  for (const auto& e : fs::recursive_directory_iterator(to))
+    if (e.is_regular_file()) fs::last_write_time(e.path(), fixed);
 }
 
 std::vector<std::string> ReadLines(const std::string& path) {

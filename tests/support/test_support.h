@@ -33,7 +33,8 @@ std::string ReadFile(const std::string& path);
 // fixed sleep.
 bool WaitUntil(const std::function<bool()>& condition, int timeout_ms = 30000);
 
-// Copies a directory tree (pipelines and their sample data into a temp dir).
+// Copies a directory tree (pipelines and their sample data into a temp dir),
+// giving every file the same modification time.
 void CopyTree(const std::string& from, const std::string& to);
 
 // Lines of a file, without trailing newlines.
