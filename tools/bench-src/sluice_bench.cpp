@@ -10,6 +10,7 @@
 //   sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]
 //   sluice-bench state-providers [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]
 //                                [--event-minutes M] [--lmdb-snapshot-interval S] [--upload-delay-ms D]
+//                                [--progress 1]
 //
 // Input is generated before anything is timed. Figures come from the
 // engine's own progress events (triggerExecution, stateOperators) and from
@@ -657,9 +658,18 @@ int StateProviderChild(const Flags& flags, int index, int64_t rows) {
   // closes: its size is sampled after every batch.
   DiskUsage local_peak;
   RunResult r = RunFed(toml, "bench-state-providers", data, "bench-providers-in", "bench-providers-out",
-                       [&](const ProgressEvent&) {
+                       [&](const ProgressEvent& e) {
                          DiskUsage u = DiskUsageOf(local_dir);
                          if (u.allocated > local_peak.allocated) local_peak = u;
+                         if (flags["progress"] > 0 && !e.state_operators.empty()) {
+                           const auto& s = e.state_operators[0];
+                           std::printf("  batch %" PRId64 ": %" PRId64 " rows, triggerExecution %" PRId64
+                                       " ms, commitTimeMs %" PRId64 ", checkpointWaitMs %" PRId64 ", state %" PRId64
+                                       " rows (-%" PRId64 "), %.0f s since start\n",
+                                       e.batch_id, e.num_input_rows, e.trigger_execution_ms, s.commit_time_ms,
+                                       s.checkpoint_wait_ms, s.num_rows_total, s.num_rows_removed,
+                                       SteadySeconds() - gen_start);
+                         }
                        });
   const DiskUsage state = DiskUsageOf(checkpoint + "/state");
   const double rows_per_sec = static_cast<double>(r.input_rows) / r.wall_seconds;
@@ -779,7 +789,8 @@ std::optional<Figures> RunProviderChild(int argc, char** argv, int index) {
 int StateProviders(int argc, char** argv, const std::string& command_line) {
   Flags flags(argc, argv, 2,
               {{"keys", 1000000}, {"rows", 0}, {"batches", 20}, {"threads", 0}, {"partitions", 4},
-               {"event-minutes", 30}, {"lmdb-snapshot-interval", 1}, {"upload-delay-ms", 0}, {"provider", 0}});
+               {"event-minutes", 30}, {"lmdb-snapshot-interval", 1}, {"upload-delay-ms", 0}, {"progress", 0},
+               {"provider", 0}});
   const int64_t keys = flags["keys"], batches = flags["batches"];
   const int64_t rows = flags["rows"] > 0 ? flags["rows"] : 2 * keys;
   if (keys < 1 || batches < 1 || flags["partitions"] < 1 || flags["lmdb-snapshot-interval"] < 1)
@@ -1020,6 +1031,7 @@ int main(int argc, char** argv) {
                "[--event-minutes M]\n"
                "       sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]\n"
                "       sluice-bench state-providers [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]\n"
-               "                                    [--event-minutes M] [--lmdb-snapshot-interval S] [--upload-delay-ms D]\n");
+               "                                    [--event-minutes M] [--lmdb-snapshot-interval S] [--upload-delay-ms D]\n"
+               "                                    [--progress 1]\n");
   return 2;
 }
