@@ -416,10 +416,19 @@ class KafkaSource : public Source {
   Result<ConsumerPtr> NewReader() const {
     // group.id only because librdkafka's assign() wants one: readers never
     // join the group and never commit.
-    SLUICE_ASSIGN_OR_RETURN(ConfPtr conf, BuildConf(options_, {{"group.id", settings_.group_id},
-                                                               {"enable.auto.commit", "false"},
-                                                               {"enable.auto.offset.store", "false"},
-                                                               {"enable.partition.eof", "true"}}));
+    std::vector<std::pair<std::string, std::string>> settings = {{"group.id", settings_.group_id},
+                                                                 {"enable.auto.commit", "false"},
+                                                                 {"enable.auto.offset.store", "false"},
+                                                                 {"enable.partition.eof", "true"}};
+    // A reader fetches a known range and stops at its end, so librdkafka's
+    // defaults for a long-lived consumer (pause 500 ms once 100 000 records
+    // are queued, wait up to 500 ms per fetch) only add idle time. The user's
+    // kafka.* values still win.
+    for (const auto& [property, value] : {std::pair<std::string, std::string>{"fetch.error.backoff.ms", "10"},
+                                          {"fetch.wait.max.ms", "10"},
+                                          {"queued.min.messages", "1000000"}})
+      if (!options_.Has("kafka." + property)) settings.emplace_back(property, value);
+    SLUICE_ASSIGN_OR_RETURN(ConfPtr conf, BuildConf(options_, settings));
     return NewConsumer(std::move(conf));
   }
 
@@ -571,7 +580,12 @@ class KafkaSource : public Source {
     bool done = false;
     while (!done) {
       if (ctx.StopRequested()) return Status::Aborted("kafka source: stopped while reading");
-      ssize_t count = rd_kafka_consume_batch_queue(queue, 100, messages, kMessagesPerCall);
+      // Ask for no more than the range still holds (plus its end-of-partition
+      // event), so the last call returns at once instead of waiting out the
+      // timeout for messages that will never come.
+      const size_t wanted = static_cast<size_t>(
+          std::clamp<int64_t>(range.until - next_offset + 1, 1, static_cast<int64_t>(kMessagesPerCall)));
+      ssize_t count = rd_kafka_consume_batch_queue(queue, 100, messages, wanted);
       if (count < 0) return KafkaError(range.partition, "cannot consume", rd_kafka_last_error());
       std::optional<int64_t> reseek_at;
       Status failure;
