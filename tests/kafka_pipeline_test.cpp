@@ -30,8 +30,8 @@
 // Settle: a killed run's last requests may still be unread in the mock's
 // sockets when waitpid returns. The mock serves all connections from one
 // thread, which reads those bytes before it answers kcat's later requests
-// (kcat's connection is opened after the kill), so the records kcat reads
-// after a kill include everything the killed run managed to send.
+// (kcat's connection is opened after the kill), so the end offsets kcat
+// reports after a kill include everything the killed run managed to send.
 //
 // SLUICE_CRASH_SEED (default 20261125) and SLUICE_CRASH_KILLS (default 30)
 // replay or lengthen the random runs.
@@ -50,11 +50,9 @@
 #include <optional>
 #include <random>
 #include <regex>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include "support/test_support.h"
@@ -238,14 +236,14 @@ struct TopicRecord {
   int partition = 0;
   int64_t offset = 0;
   std::string value;
-  auto position() const { return std::tie(topic, partition, offset); }
 };
 
-// One `sluice run`: how it ended, the records it appended, and what the
-// sink's commit file said right after it.
+// One `sluice run`: how it ended, where each output and marker partition
+// ended after it (so the records below those ends and above the previous
+// run's are its own), and what the sink's commit file said right after it.
 struct RunRecord {
   int exit_code = 0;  // 128 + signal when killed
-  std::vector<TopicRecord> appended;
+  std::map<std::pair<std::string, int>, int64_t> ends_after;
   std::optional<int64_t> sink_committed_through;
 };
 
@@ -357,10 +355,26 @@ guarantee = ")" + guarantee + "\"\n" + sink_extra);
   void RecordRun(int exit_code) {
     RunRecord run;
     run.exit_code = exit_code;
-    for (TopicRecord& record : ReadOutputAndMarkers())
-      if (seen_.insert(record.position()).second) run.appended.push_back(std::move(record));
+    std::string query;
+    for (const auto& [topic, partitions] : {std::pair{kOutputTopic, 2}, std::pair{kMarkerTopic, 1}})
+      for (int p = 0; p < partitions; ++p) query += std::string(" -t ") + topic + ":" + std::to_string(p) + ":-1";
+    // kcat -Q with time -1 prints "<topic> [<partition>] offset <end offset>".
+    auto result = RunShell("kcat -b " + cluster_.bootstrap() + " -Q" + query);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    static const std::regex end_line(R"re((\S+) \[(\d+)\] offset (\d+))re");
+    for (std::sregex_iterator it(result.out.begin(), result.out.end(), end_line), end; it != end; ++it)
+      run.ends_after[{(*it)[1], std::stoi((*it)[2])}] = std::stoll((*it)[3]);
+    EXPECT_EQ(run.ends_after.size(), 3u) << result.out;
     run.sink_committed_through = SinkCommittedThrough();
     runs_.push_back(std::move(run));
+  }
+
+  // The index in runs_ of the run that wrote `record`.
+  size_t RunOf(const TopicRecord& record) const {
+    size_t run = 0;
+    while (run < runs_.size() && record.offset >= runs_[run].ends_after.at({record.topic, record.partition})) ++run;
+    EXPECT_LT(run, runs_.size()) << record.topic << " record '" << record.value << "' was written after the last run";
+    return run;
   }
 
   int RunToEnd(const std::string& crash_at = "") {
@@ -413,21 +427,22 @@ guarantee = ")" + guarantee + "\"\n" + sink_extra);
   ReadCommittedView ReadCommittedViewOnARealBroker() {
     const auto ends = BatchEnds();
     ReadCommittedView view;
-    for (const RunRecord& run : runs_)
-      for (const TopicRecord& record : run.appended) {
-        const bool is_marker = record.topic == kMarkerTopic;
-        if (is_marker && record.value.find("\"probe\"") != std::string::npos) continue;
-        const auto batch = is_marker ? BatchOfMarker(record.value) : BatchOfOutput(ends, record.value);
-        EXPECT_TRUE(batch.has_value()) << record.topic << " record '" << record.value << "' belongs to no batch";
-        if (!batch) continue;
-        const bool committed = run.sink_committed_through && *batch <= *run.sink_committed_through;
-        if (!committed) {
-          view.hidden_records += !is_marker;
-          continue;
-        }
-        if (is_marker) view.marker_batches.push_back(*batch);
-        else view.output.push_back(record.value);
+    for (const TopicRecord& record : ReadOutputAndMarkers()) {
+      const size_t run = RunOf(record);
+      if (run >= runs_.size()) continue;
+      const bool is_marker = record.topic == kMarkerTopic;
+      if (is_marker && record.value.find("\"probe\"") != std::string::npos) continue;
+      const auto batch = is_marker ? BatchOfMarker(record.value) : BatchOfOutput(ends, record.value);
+      EXPECT_TRUE(batch.has_value()) << record.topic << " record '" << record.value << "' belongs to no batch";
+      if (!batch) continue;
+      const auto& committed_through = runs_[run].sink_committed_through;
+      if (!committed_through || *batch > *committed_through) {
+        view.hidden_records += !is_marker;
+        continue;
       }
+      if (is_marker) view.marker_batches.push_back(*batch);
+      else view.output.push_back(record.value);
+    }
     std::sort(view.output.begin(), view.output.end());
     std::sort(view.marker_batches.begin(), view.marker_batches.end());
     return view;
@@ -442,7 +457,6 @@ guarantee = ")" + guarantee + "\"\n" + sink_extra);
   MockClusterProcess cluster_;
   std::string guarantee_;
   int next_number_ = 0;
-  std::set<std::tuple<std::string, int, int64_t>> seen_;
   std::vector<RunRecord> runs_;
 };
 
@@ -550,8 +564,9 @@ TEST_F(KafkaRelayTest, ExactlyOnceEveryCrashPointThroughTheBinaryRecoversExactly
     // The restart wrote the crashed batch only if Kafka had not committed it.
     const auto ends = BatchEnds();
     int rows_of_crashed_batch_rewritten = 0;
-    for (const TopicRecord& record : runs_.back().appended)
-      rows_of_crashed_batch_rewritten += record.topic == kOutputTopic && BatchOfOutput(ends, record.value) == crashed_batch;
+    for (const TopicRecord& record : ReadOutputAndMarkers())
+      rows_of_crashed_batch_rewritten += record.topic == kOutputTopic && RunOf(record) == runs_.size() - 1 &&
+                                         BatchOfOutput(ends, record.value) == crashed_batch;
     const std::vector<std::string> expected_output = ExpectedOutput();
     int expected_rows = 0;
     for (const auto& value : expected_output) expected_rows += BatchOfOutput(ends, value) == crashed_batch;
