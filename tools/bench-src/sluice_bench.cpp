@@ -10,7 +10,7 @@
 //   sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]
 //   sluice-bench state-providers [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]
 //                                [--event-minutes M] [--lmdb-snapshot-interval S] [--upload-delay-ms D]
-//                                [--progress 1]
+//                                [--block-cache-mb 64] [--progress 1]
 //
 // Input is generated before anything is timed. Figures come from the
 // engine's own progress events (triggerExecution, stateOperators) and from
@@ -594,7 +594,8 @@ std::string ProviderStateTable(int index, const std::string& local_dir, const Fl
     case 1:
     case 2:
       return "provider = \"rocksdb\"\nlocal_dir = \"" + local_dir + "\"\nasync_checkpoint = " +
-             (index == 2 ? "true" : "false") + "\nblock_cache_mb = 64\nwrite_buffer_mb = 16\n" + delay;
+             (index == 2 ? "true" : "false") + "\nblock_cache_mb = " + std::to_string(flags["block-cache-mb"]) +
+             "\nwrite_buffer_mb = 16\n" + delay;
     default:
       return "provider = \"lmdb\"\nlocal_dir = \"" + local_dir + "\"\ninitial_map_mb = 64\nsnapshot_interval = " +
              std::to_string(flags["lmdb-snapshot-interval"]) + "\n";
@@ -789,12 +790,13 @@ std::optional<Figures> RunProviderChild(int argc, char** argv, int index) {
 int StateProviders(int argc, char** argv, const std::string& command_line) {
   Flags flags(argc, argv, 2,
               {{"keys", 1000000}, {"rows", 0}, {"batches", 20}, {"threads", 0}, {"partitions", 4},
-               {"event-minutes", 30}, {"lmdb-snapshot-interval", 1}, {"upload-delay-ms", 0}, {"progress", 0},
+               {"event-minutes", 30}, {"lmdb-snapshot-interval", 1}, {"upload-delay-ms", 0}, {"progress", 0}, {"block-cache-mb", 64},
                {"provider", 0}});
   const int64_t keys = flags["keys"], batches = flags["batches"];
   const int64_t rows = flags["rows"] > 0 ? flags["rows"] : 2 * keys;
-  if (keys < 1 || batches < 1 || flags["partitions"] < 1 || flags["lmdb-snapshot-interval"] < 1)
-    Fail("--keys, --batches, --partitions and --lmdb-snapshot-interval must be >= 1");
+  if (keys < 1 || batches < 1 || flags["partitions"] < 1 || flags["lmdb-snapshot-interval"] < 1 ||
+      flags["block-cache-mb"] < 1)
+    Fail("--keys, --batches, --partitions, --lmdb-snapshot-interval and --block-cache-mb must be >= 1");
   if (flags["provider"] > kNumProviderCases) Fail("--provider is 1.." + std::to_string(kNumProviderCases));
   if (flags["provider"] > 0) return StateProviderChild(flags, static_cast<int>(flags["provider"] - 1), rows);
 
@@ -1032,6 +1034,6 @@ int main(int argc, char** argv) {
                "       sluice-bench stateless [--rows N] [--files F] [--files-per-batch G] [--threads T] [--repeats R]\n"
                "       sluice-bench state-providers [--keys K] [--rows N] [--batches B] [--threads T] [--partitions P]\n"
                "                                    [--event-minutes M] [--lmdb-snapshot-interval S] [--upload-delay-ms D]\n"
-               "                                    [--progress 1]\n");
+               "                                    [--block-cache-mb 64] [--progress 1]\n");
   return 2;
 }
