@@ -282,6 +282,7 @@ struct StoreSlot {
   std::map<std::string, CheckpointFile> checkpointed_ssts;
   std::optional<CheckpointCopy> queued;  // handed to the copy thread, not yet taken
   bool copy_in_flight = false;
+  int64_t durable_version = 0;  // newest version whose manifest this provider wrote
   Status sticky_error;  // a failed asynchronous copy
   bool stopping = false;
   std::thread worker;
@@ -381,6 +382,7 @@ class ProviderCore {
     {
       std::lock_guard<std::mutex> lock(slot.mu);
       if (outcome.ok()) {
+        slot.durable_version = std::max(slot.durable_version, copy.manifest.version);
         slot.checkpointed_ssts.clear();
         for (const auto& f : copy.manifest.files)
           if (f.is_shared_sst()) slot.checkpointed_ssts.emplace(f.local_name, f);
@@ -756,7 +758,12 @@ class RocksDbStateStoreProvider final : public StateStoreProvider {
       std::shared_ptr<StoreSlot> slot = SlotFor(id.Dir(), /*create=*/false);
       if (!slot) return Status::OK();  // nothing of this store was committed by this provider
       std::unique_lock<std::mutex> lock(slot->mu);
-      slot->changed.wait(lock, [&] { return !slot->copy_in_flight; });
+      // Wait for this version only, not for a later one the next batch queued:
+      // that copy is what overlaps the next batch.
+      slot->changed.wait(lock, [&] {
+        return slot->durable_version >= version || !slot->sticky_error.ok() ||
+               (!slot->copy_in_flight && !slot->queued);
+      });
       if (!slot->sticky_error.ok())
         return slot->sticky_error.WithContext("version " + std::to_string(version) + " is not durable");
       return Status::OK();
