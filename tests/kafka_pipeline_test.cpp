@@ -308,6 +308,7 @@ guarantee = ")" + guarantee + "\"\n" + sink_extra);
 
   pid_t Start(const std::string& crash_at = "") {
     const std::string pipeline = Path("relay.toml"), log = Path("runs.log");
+    std::fflush(nullptr);  // or the child's freopen writes our buffered output again
     const pid_t pid = ::fork();
     if (pid == 0) {
       if (!crash_at.empty()) ::setenv("SLUICE_CRASH_AT", crash_at.c_str(), 1);
@@ -630,7 +631,7 @@ TEST(KafkaEosCheckTool, OnTheMockWithTheCorrectionNothingIsMissingOrDuplicated) 
   ASSERT_CLUSTER_UP(cluster);
   TempDir dir;
   auto result = RunShell(kEosCheckBin + " --bootstrap-servers " + cluster.bootstrap() +
-                         " --kills 5 --records 600 --seed 7 --create-topics auto --broker-shows-aborted-transactions --sluice " +
+                         " --kills 5 --records 600 --seed 7 --create-topics auto --max-kill-delay-ms 400 --broker-shows-aborted-transactions --sluice " +
                          SLUICE_TEST_SLUICE_BIN + " --plugin-dir " + SLUICE_TEST_PLUGIN_DIR + " --work-dir " +
                          dir.path());
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
@@ -646,7 +647,7 @@ TEST(KafkaEosCheckTool, OnTheMockWithoutTheCorrectionOnlyMissingZeroIsMeaningful
   ASSERT_CLUSTER_UP(cluster);
   TempDir dir;
   auto result = RunShell(kEosCheckBin + " --bootstrap-servers " + cluster.bootstrap() +
-                         " --kills 5 --records 600 --seed 7 --create-topics auto --sluice " + SLUICE_TEST_SLUICE_BIN + " --plugin-dir " +
+                         " --kills 5 --records 600 --seed 7 --create-topics auto --max-kill-delay-ms 400 --sluice " + SLUICE_TEST_SLUICE_BIN + " --plugin-dir " +
                          SLUICE_TEST_PLUGIN_DIR + " --work-dir " + dir.path());
   EXPECT_NE(result.out.find("expected 600, seen "), std::string::npos) << result.out << result.err;
   EXPECT_NE(result.out.find(", missing 0, duplicated "), std::string::npos) << result.out << result.err;

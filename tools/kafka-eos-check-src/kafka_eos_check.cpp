@@ -400,6 +400,7 @@ std::string PipelineToml(const Settings& s, const std::string& input, const std:
 }
 
 pid_t StartSluice(const Settings& s, const fs::path& pipeline, const fs::path& log) {
+  std::fflush(nullptr);  // or the child's freopen writes our buffered output again
   const pid_t pid = ::fork();
   if (pid == 0) {
     if (!std::freopen(log.c_str(), "a", stderr)) ::_exit(126);
@@ -544,21 +545,16 @@ int main(int argc, char** argv) {
     run.sink_committed_through = SinkCommittedThrough(commit_file);
     runs.push_back(run);
   };
-  for (int chunk = 0; chunk < chunks; ++chunk) {
-    // Chunks of random size around records / chunks; the last takes the rest.
-    const int remaining = s.records - produced;
+  // Until --kills runs were killed: a chunk of input of random size around
+  // records / (kills + 1), a start and a kill at a random instant (a run may
+  // finish first). Then the rest of the input and a run to the end.
+  while (kills < s.kills) {
     const int average = std::max(1, s.records / chunks);
-    int count = chunk + 1 == chunks ? remaining
-                                    : std::min(remaining, std::uniform_int_distribution<int>(average / 2, average * 3 / 2)(rng));
+    const int count = std::min(s.records - produced,
+                               std::uniform_int_distribution<int>(average / 2, average * 3 / 2)(rng));
     if (count > 0) ProduceNumbers(producer, input, produced, count, delivery_error);
     produced += count;
     const pid_t pid = StartSluice(s, pipeline, log);
-    if (chunk + 1 == chunks) {
-      const int exit_code = WaitFor(pid);
-      record_run(exit_code);
-      if (exit_code != 0) Fail("the final run ended with " + std::to_string(exit_code) + "; see " + log.string());
-      break;
-    }
     // The randomised kill instant.
     std::this_thread::sleep_for(std::chrono::microseconds(kill_delay_us(rng)));
     ::kill(pid, SIGKILL);
@@ -573,9 +569,14 @@ int main(int argc, char** argv) {
       Fail("run " + std::to_string(runs.size()) + " ended with " + std::to_string(exit_code) + "; see " + log.string());
     }
   }
+  if (produced < s.records) ProduceNumbers(producer, input, produced, s.records - produced, delivery_error);
+  produced = s.records;
+  const int final_exit_code = WaitFor(StartSluice(s, pipeline, log));
+  record_run(final_exit_code);
+  if (final_exit_code != 0) Fail("the final run ended with " + std::to_string(final_exit_code) + "; see " + log.string());
   rd_kafka_destroy(producer);
-  std::printf("%d kills (%d inside a batch), %d runs finished before their kill, %ld batches\n", kills,
-              kills_mid_batch, finished_early, latest_entry("offsets") + 1);
+  std::printf("%d kills (%d inside a batch), %d runs finished before their kill, %zu runs, %ld batches\n", kills,
+              kills_mid_batch, finished_early, runs.size(), latest_entry("offsets") + 1);
 
   std::vector<ConsumedRecord> seen = ReadTopic(s, output, output_partitions, "read_committed");
   if (correct) {
