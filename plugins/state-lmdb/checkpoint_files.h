@@ -37,10 +37,10 @@
 #include <vector>
 
 #include "sluice/status.h"
+#include "sluice/durable_file.h"
 
 namespace sluice::state_lmdb {
 
-uint32_t Crc32(uint32_t crc, const void* data, size_t size);
 
 std::string SnapshotFileName(int64_t version);
 std::string DeltaFileName(int64_t version);
@@ -100,9 +100,6 @@ struct CheckpointListing {
 };
 Result<CheckpointListing> ListCheckpointDir(const std::string& dir);
 
-Status SyncDirectory(const std::string& dir);
-Status CreateDirectoriesDurably(const std::string& dir);
 // Removes the files (full paths; an absent one is fine), then fsyncs `dir` once.
-Status RemoveFilesDurably(const std::string& dir, const std::vector<std::string>& paths);
 
 }  // namespace sluice::state_lmdb

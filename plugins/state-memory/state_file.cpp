@@ -179,13 +179,6 @@ class StateFileReader {
 
 }  // namespace
 
-uint32_t Crc32(uint32_t crc, const void* data, size_t size) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < size; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
-}
-
 std::string DeltaFileName(int64_t version) { return std::to_string(version) + ".delta"; }
 std::string SnapshotFileName(int64_t version) { return std::to_string(version) + ".snapshot"; }
 
@@ -389,37 +382,6 @@ Result<StateDirListing> ListStateDir(const std::string& dir) {
   std::sort(listing.delta_versions.begin(), listing.delta_versions.end());
   std::sort(listing.snapshot_versions.begin(), listing.snapshot_versions.end());
   return listing;
-}
-
-Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open directory", dir);
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("cannot fsync directory", dir);
-  return Status::OK();
-}
-
-Status CreateDirectoriesDurably(const std::string& dir) {
-  fs::path p = fs::path(dir).lexically_normal();
-  std::vector<fs::path> created;
-  std::error_code ec;
-  for (fs::path cur = p; !cur.empty() && !fs::exists(cur, ec); cur = cur.parent_path()) {
-    created.push_back(cur);
-    if (cur == cur.parent_path()) break;
-  }
-  fs::create_directories(p, ec);
-  if (ec) return Status::IOError("cannot create directory " + dir + ": " + ec.message());
-  // Each new directory's entry lives in its parent, so the parents are synced.
-  for (const auto& c : created) SLUICE_RETURN_IF_ERROR(SyncDirectory(c.parent_path().string()));
-  return Status::OK();
-}
-
-Status RemoveFilesDurably(const std::string& dir, const std::vector<std::string>& paths) {
-  if (paths.empty()) return Status::OK();
-  for (const auto& path : paths)
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("cannot remove", path);
-  return SyncDirectory(dir);
 }
 
 }  // namespace sluice::state_memory

@@ -23,12 +23,12 @@
 #include <vector>
 
 #include "sluice/status.h"
+#include "sluice/durable_file.h"
 
 namespace sluice::state_memory {
 
 enum class StateFileKind : uint8_t { kDelta = 'D', kSnapshot = 'S' };
 
-uint32_t Crc32(uint32_t crc, const void* data, size_t size);
 
 std::string DeltaFileName(int64_t version);
 std::string SnapshotFileName(int64_t version);
@@ -90,9 +90,6 @@ struct StateDirListing {
 };
 Result<StateDirListing> ListStateDir(const std::string& dir);
 
-Status SyncDirectory(const std::string& dir);
-Status CreateDirectoriesDurably(const std::string& dir);
 // Removes the files (full paths; an absent one is fine), then fsyncs `dir` once.
-Status RemoveFilesDurably(const std::string& dir, const std::vector<std::string>& paths);
 
 }  // namespace sluice::state_memory

@@ -305,30 +305,6 @@ Result<CheckpointDirListing> ListCheckpointDir(const std::string& dir) {
   return listing;
 }
 
-Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open directory", dir);
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("cannot fsync directory", dir);
-  return Status::OK();
-}
-
-Status CreateDirectoriesDurably(const std::string& dir) {
-  fs::path p = fs::path(dir).lexically_normal();
-  std::vector<fs::path> created;
-  std::error_code ec;
-  for (fs::path cur = p; !cur.empty() && !fs::exists(cur, ec); cur = cur.parent_path()) {
-    created.push_back(cur);
-    if (cur == cur.parent_path()) break;
-  }
-  fs::create_directories(p, ec);
-  if (ec) return Status::IOError("cannot create directory " + dir + ": " + ec.message());
-  // Each new directory's entry lives in its parent, so the parents are synced.
-  for (const auto& c : created) SLUICE_RETURN_IF_ERROR(SyncDirectory(c.parent_path().string()));
-  return Status::OK();
-}
-
 Status RemovePathsDurably(const std::string& parent, const std::vector<std::string>& paths) {
   if (paths.empty()) return Status::OK();
   for (const auto& path : paths) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "sluice/status.h"
+#include "sluice/durable_file.h"
 
 namespace sluice::state_rocksdb {
 
@@ -79,8 +80,6 @@ struct CheckpointDirListing {
 };
 Result<CheckpointDirListing> ListCheckpointDir(const std::string& dir);
 
-Status SyncDirectory(const std::string& dir);
-Status CreateDirectoriesDurably(const std::string& dir);
 // Removes files or whole directories (absent ones are fine), then fsyncs `parent` once.
 Status RemovePathsDurably(const std::string& parent, const std::vector<std::string>& paths);
 
