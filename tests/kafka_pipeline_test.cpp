@@ -592,12 +592,13 @@ TEST_F(KafkaRelayTest, AsyncProgressTrackingWritesFewerLogEntriesAndLosesNothing
   ASSERT_EQ(RunToEnd(), 0) << ReadFile(Path("runs.log"));
   const auto progress_lines = ReadLines(Path("checkpoint/progress.jsonl"));
   ASSERT_EQ(progress_lines.size(), 10u);
-  // The first batch finds the writer idle and is written at once; the next
-  // ones wait for the interval and only the newest is kept; stopping writes
-  // the last. Which of batch 0 or 1 is first depends on the writer thread.
+  // The writer writes the first batch it finds at once; the next ones wait
+  // for the interval and only the newest is kept; stopping writes the last.
+  // Which batch it finds first depends on when its thread wakes (batch 0 on
+  // an idle machine, a later one under load), never on more than one.
   const auto offsets = LogEntries(Path("checkpoint/offsets"));
   ASSERT_EQ(offsets.size(), 2u) << ::testing::PrintToString(offsets);
-  EXPECT_LE(offsets.front(), 1);
+  EXPECT_LT(offsets.front(), 9);
   EXPECT_EQ(offsets.back(), 9);
   EXPECT_EQ(LogEntries(Path("checkpoint/commits")), offsets);
 

@@ -9,9 +9,7 @@
 // batch the end offsets are committed to consumer group `kafka.group.id`
 // (default "sluice-<query id>") so lag tools see the pipeline's lag; recovery
 // never reads them back.
-#include <fcntl.h>
 #include <re2/re2.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,11 +21,14 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kafka_client.h"
 #include "kafka_offsets.h"
+#include "sluice/durable_file.h"
 #include "sluice/plugin.h"
 #include "sluice/value_format.h"
 
@@ -251,24 +252,6 @@ void LogWarning(const std::string& message) {
   std::fprintf(stderr, "warning: kafka source: %s\n", message.c_str());
 }
 
-// Writes `content` to `path` so that a crash leaves either the old file or the new one.
-Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string temporary = path + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("kafka source: cannot write " + temporary + ": " + std::strerror(errno));
-  bool written = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-                 ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0)
-    return Status::IOError("kafka source: cannot write " + path + ": " + std::strerror(errno));
-  int dir = ::open(std::filesystem::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return Status::OK();
-}
-
 // ---- the source ------------------------------------------------------------------
 
 class KafkaSource : public Source {
@@ -361,15 +344,20 @@ class KafkaSource : public Source {
     }
     SLUICE_ASSIGN_OR_RETURN(PartitionOffsets until, ParseOffsets(end));
     std::vector<std::string> pieces;
-    for (const OffsetRange& range : PlanRanges(from, until, settings_.min_partitions))
-      pieces.push_back(FormatRange(range));
+    std::vector<OffsetRange> ranges = PlanRanges(from, until, settings_.min_partitions);
+    for (const OffsetRange& range : ranges) pieces.push_back(FormatRange(range));
+    SLUICE_RETURN_IF_ERROR(StartFetching(ranges, pieces));
     return pieces;
   }
 
   Status ReadPartition(const std::string& piece, ReadContext& ctx) override {
     SLUICE_ASSIGN_OR_RETURN(OffsetRange range, ParseRange(piece));
-    SLUICE_ASSIGN_OR_RETURN(ConsumerPtr reader, AcquireReader());
-    Status status = ReadRange(reader.get(), range, ctx);
+    ConsumerPtr reader = TakeFetchingReader(piece);
+    const bool assigned = reader != nullptr;
+    if (!assigned) {
+      SLUICE_ASSIGN_OR_RETURN(reader, AcquireReader());
+    }
+    Status status = ReadRange(reader.get(), range, assigned, ctx);
     // A reader that failed may hold a broken assignment: let it go.
     if (status.ok()) ReleaseReader(std::move(reader));
     return status;
@@ -379,16 +367,8 @@ class KafkaSource : public Source {
     // Lag monitoring only: a failure here never fails the query.
     auto offsets = ParseOffsets(end);
     if (!offsets.ok() || offsets->empty()) return Status::OK();
-    if (!commit_client_) {
-      auto conf = BuildConf(options_, {{"group.id", settings_.group_id}, {"enable.auto.commit", "false"}});
-      if (!conf.ok()) return Status::OK();
-      auto client = NewConsumer(std::move(conf).value());
-      if (!client.ok()) {
-        LogWarning("cannot create the client that commits lag offsets: " + client.status().message());
-        return Status::OK();
-      }
-      commit_client_ = std::move(client).value();
-    }
+    if (!commit_client_) commit_client_ = NewCommitClient();
+    if (!commit_client_) return Status::OK();
     PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets->size())));
     for (const auto& [tp, offset] : *offsets)
       rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
@@ -401,6 +381,7 @@ class KafkaSource : public Source {
 
   void Stop() override {
     std::lock_guard lock(readers_mu_);
+    fetching_.clear();
     idle_readers_.clear();
     commit_client_.reset();
     metadata_client_.reset();
@@ -435,7 +416,53 @@ class KafkaSource : public Source {
   Status Connect() {
     if (metadata_client_) return Status::OK();
     SLUICE_ASSIGN_OR_RETURN(metadata_client_, NewReader());
+    // Created now so that it connects while the first batch runs, not after it.
+    commit_client_ = NewCommitClient();
     return Status::OK();
+  }
+
+  // The client that commits end offsets for lag monitoring, or null (with a
+  // warning) when it cannot be made: that never fails the query.
+  ConsumerPtr NewCommitClient() const {
+    auto conf = BuildConf(options_, {{"group.id", settings_.group_id}, {"enable.auto.commit", "false"}});
+    if (!conf.ok()) return nullptr;
+    auto client = NewConsumer(std::move(conf).value());
+    if (!client.ok()) {
+      LogWarning("cannot create the client that commits lag offsets: " + client.status().message());
+      return nullptr;
+    }
+    return std::move(client).value();
+  }
+
+  // Assigns a reader to each of the batch's first pieces at its start offset
+  // as soon as the batch is planned, so librdkafka fetches and decompresses
+  // every piece at once while the workers are still busy with earlier ones
+  // (a topic with more partitions than workers would otherwise leave the
+  // broker connections idle for the later pieces). Pieces beyond the cap are
+  // assigned when a worker reaches them.
+  Status StartFetching(const std::vector<OffsetRange>& ranges, const std::vector<std::string>& pieces) {
+    const size_t cap = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
+    std::map<std::string, ConsumerPtr> fetching;
+    for (size_t i = 0; i < ranges.size() && i < cap; ++i) {
+      if (ranges[i].from >= ranges[i].until) continue;
+      SLUICE_ASSIGN_OR_RETURN(ConsumerPtr reader, AcquireReader());
+      SLUICE_RETURN_IF_ERROR(Seek(reader.get(), ranges[i], ranges[i].from));
+      fetching.emplace(pieces[i], std::move(reader));
+    }
+    std::lock_guard lock(readers_mu_);
+    // Readers of an earlier plan that were never read (a failed batch) are
+    // still assigned: drop them rather than reuse a stale assignment.
+    fetching_ = std::move(fetching);
+    return Status::OK();
+  }
+
+  ConsumerPtr TakeFetchingReader(const std::string& piece) {
+    std::lock_guard lock(readers_mu_);
+    auto it = fetching_.find(piece);
+    if (it == fetching_.end()) return nullptr;
+    ConsumerPtr reader = std::move(it->second);
+    fetching_.erase(it);
+    return reader;
   }
 
   Result<std::vector<TopicPartition>> CurrentPartitions() {
@@ -496,8 +523,7 @@ class KafkaSource : public Source {
       }
     }
     if (!path.empty()) {
-      std::error_code ignored;
-      std::filesystem::create_directories(checkpoint_dir_, ignored);
+      SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(checkpoint_dir_));
       SLUICE_RETURN_IF_ERROR(WriteFileAtomically(path, FormatOffsets(offsets)));
     }
     initial_offsets_ = offsets;
@@ -543,7 +569,9 @@ class KafkaSource : public Source {
   }
 
   // Reads records [range.from, range.until) of one partition, in order.
-  Status ReadRange(rd_kafka_t* reader, OffsetRange range, ReadContext& ctx) {
+  // `assigned`: the reader already fetches from range.from (StartFetching).
+  Status ReadRange(rd_kafka_t* reader, OffsetRange range, bool assigned, ReadContext& ctx) {
+    const int64_t planned_from = range.from;
     SLUICE_ASSIGN_OR_RETURN(Watermarks marks, QueryWatermarks(reader, range.partition, settings_.request_timeout));
     if (auto lost = LostRecords(range, marks.low)) {
       SLUICE_RETURN_IF_ERROR(ReportDataLoss(range, lost->first, lost->second, marks.low));
@@ -560,9 +588,12 @@ class KafkaSource : public Source {
       LogWarning(what + "; skipped (failOnDataLoss=false)");
       range.until = marks.high;
     }
-    if (range.from >= range.until) return Status::OK();
+    if (range.from >= range.until) {
+      if (assigned) rd_kafka_assign(reader, nullptr);
+      return Status::OK();
+    }
 
-    SLUICE_RETURN_IF_ERROR(Seek(reader, range, range.from));
+    if (!assigned || range.from != planned_from) SLUICE_RETURN_IF_ERROR(Seek(reader, range, range.from));
     rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(reader);
     Status status = ConsumeAssigned(reader, queue, range, ctx);
     rd_kafka_queue_destroy(queue);
@@ -587,6 +618,7 @@ class KafkaSource : public Source {
           std::clamp<int64_t>(range.until - next_offset + 1, 1, static_cast<int64_t>(kMessagesPerCall)));
       ssize_t count = rd_kafka_consume_batch_queue(queue, 100, messages, wanted);
       if (count < 0) return KafkaError(range.partition, "cannot consume", rd_kafka_last_error());
+      const int64_t offset_before = next_offset;
       std::optional<int64_t> reseek_at;
       Status failure;
       for (ssize_t i = 0; i < count; ++i) {
@@ -621,7 +653,6 @@ class KafkaSource : public Source {
           } else {
             batcher.Append(*message, range.partition.topic);
             next_offset = message->offset + 1;
-            last_progress = Clock::now();
             if (next_offset >= range.until) done = true;
             if (batcher.rows() >= kPreferredBatchRows) {
               if (Status emitted = batcher.Flush(ctx); !emitted.ok()) failure = emitted;
@@ -631,6 +662,7 @@ class KafkaSource : public Source {
         rd_kafka_message_destroy(message);
       }
       SLUICE_RETURN_IF_ERROR(failure);
+      if (next_offset != offset_before) last_progress = Clock::now();
       if (reseek_at) {
         next_offset = *reseek_at;
         SLUICE_RETURN_IF_ERROR(Seek(reader, range, next_offset));
@@ -657,6 +689,7 @@ class KafkaSource : public Source {
   std::optional<PartitionOffsets> available_now_end_;
   std::mutex readers_mu_;
   std::vector<ConsumerPtr> idle_readers_;  // reused across pieces and batches
+  std::map<std::string, ConsumerPtr> fetching_;  // piece -> reader assigned by StartFetching
   std::atomic<int64_t> records_lost_{0};
 };
 
