@@ -99,6 +99,78 @@ query_name = "dag-totals"
                                       R"j({"user":null,"n":1,"total":3,"max(amount)":3,"mean":3.0})j"}));
 }
 
+// where/select steps straight after a source run on the reading threads when
+// there are at least as many read tasks as workers, and after the read
+// otherwise; both must give the same rows, in the same order, and count every
+// source row even though the fused path drops the source's batches early.
+TEST(MicroBatchExecutor, StepsFusedIntoTheReadGiveTheSameRowsAsStepsAfterIt) {
+  for (int threads : {2, 8}) {  // four pushed batches: four read tasks
+    SCOPED_TRACE("threads = " + std::to_string(threads));
+    const std::string stream = "fusion-in-" + std::to_string(threads);
+    Push(stream, MakeBatch("id BIGINT, user STRING", {{"1", "ada"}, {"2", "lin"}, {"3", "null"}}));
+    Push(stream, MakeBatch("id BIGINT, user STRING", {{"4", "sam"}}));
+    Push(stream, MakeBatch("id BIGINT, user STRING", {{"5", "ada"}, {"6", "kim"}}));
+    Push(stream, MakeBatch("id BIGINT, user STRING", {{"7", "lin"}, {"8", "ada"}, {"9", "ada"}}));
+    const std::string suffix = "-" + std::to_string(threads);
+    auto q = Build(R"toml(
+[pipeline]
+trigger = "available_now"
+threads = )toml" + std::to_string(threads) + R"toml(
+[sources.in]
+type = "memory"
+schema = "id BIGINT, user STRING"
+stream = ")toml" + stream + R"toml("
+[[steps]]
+name = "odd"
+input = "in"
+where = "id % 2 = 1"
+[[steps]]
+name = "named"
+input = "odd"
+select = ["id", "coalesce(upper(user), '?') AS who"]
+[[steps]]
+name = "adas"
+input = "named"
+where = "who = 'ADA'"
+[[steps]]
+name = "per_user"
+input = "odd"
+group_by = ["user"]
+aggregate = ["count(*) AS n"]
+scope = "batch"
+[sinks.named]
+type = "memory"
+input = "named"
+query_name = "fusion-named)toml" + suffix + R"toml("
+[sinks.adas]
+type = "memory"
+input = "adas"
+query_name = "fusion-adas)toml" + suffix + R"toml("
+[sinks.per_user]
+type = "memory"
+input = "per_user"
+query_name = "fusion-per-user)toml" + suffix + R"toml("
+)toml");
+    ASSERT_NE(q, nullptr);
+    std::vector<ProgressEvent> events;
+    ExecutorOptions opts;
+    opts.on_progress = [&](const ProgressEvent& e) { events.push_back(e); };
+    MicroBatchExecutor exec(*q, opts);
+    ASSERT_TRUE(exec.Run().ok());
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].num_input_rows, 9);
+    EXPECT_EQ(SinkRows("fusion-named" + suffix),
+              (std::vector<std::string>{R"({"id":1,"who":"ADA"})", R"({"id":3,"who":"?"})", R"({"id":5,"who":"ADA"})",
+                                        R"({"id":7,"who":"LIN"})", R"({"id":9,"who":"ADA"})"}));
+    EXPECT_EQ(SinkRows("fusion-adas" + suffix),
+              (std::vector<std::string>{R"({"id":1,"who":"ADA"})", R"({"id":5,"who":"ADA"})",
+                                        R"({"id":9,"who":"ADA"})"}));
+    EXPECT_EQ(SinkRows("fusion-per-user" + suffix),
+              (std::vector<std::string>{R"({"user":"ada","n":3})", R"({"user":null,"n":1})",
+                                        R"({"user":"lin","n":1})"}));
+  }
+}
+
 TEST(MicroBatchExecutor, EachTriggerProcessesOnlyTheNewRange) {
   auto q = Build(R"toml(
 [pipeline]

@@ -26,16 +26,31 @@ int64_t SteadyMicros() {
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Delivers one partition's rows into its own vector and applies the source's
-// on_error policy to malformed records.
+// Delivers one partition's rows, through the steps fused into the read, into
+// per-node vectors of its own, and applies the source's on_error policy to
+// malformed records.
 class PartitionReadContext final : public ReadContext {
  public:
   struct Counters {
     std::atomic<int64_t> bad{0}, dropped{0}, dead_lettered{0};
   };
+  // `nodes` the query's nodes; `plan` the executor's fused plan (its `keep`
+  // and `fused_consumers`); `source_nodes` the nodes of this source.
   PartitionReadContext(const QuerySource& source, int64_t batch_id, DeadLetterWriter* dead_letter,
-                       Counters* counters, const std::atomic<bool>* stop)
-      : source_(source), batch_id_(batch_id), dead_letter_(dead_letter), counters_(counters), stop_(stop) {}
+                       Counters* counters, const std::vector<QueryNode>& nodes, const std::vector<bool>& keep,
+                       const std::vector<std::vector<size_t>>& fused_consumers, std::vector<size_t> source_nodes,
+                       const expr::EvalContext& eval)
+      : source_(source),
+        batch_id_(batch_id),
+        dead_letter_(dead_letter),
+        counters_(counters),
+        nodes_(nodes),
+        keep_(keep),
+        fused_consumers_(fused_consumers),
+        source_nodes_(std::move(source_nodes)),
+        eval_(eval) {
+    outputs.resize(nodes.size());
+  }
 
   Status Emit(RecordBatchPtr batch) override {
     if (!batch) return Status::Internal("source '" + source_.spec.name + "' emitted a null batch");
@@ -43,7 +58,9 @@ class PartitionReadContext final : public ReadContext {
       return Status::Internal("source '" + source_.spec.name + "' emitted a batch with schema (" +
                               batch->schema()->ToString() + ") instead of its declared (" +
                               source_.schema->ToString() + ")");
-    if (batch->num_rows() > 0) batches.push_back(std::move(batch));
+    if (batch->num_rows() == 0) return Status::OK();
+    rows += batch->num_rows();
+    for (size_t n : source_nodes_) SLUICE_RETURN_IF_ERROR(Deliver(n, batch));
     return Status::OK();
   }
 
@@ -66,14 +83,36 @@ class PartitionReadContext final : public ReadContext {
 
   bool StopRequested() const override { return false; }  // a batch, once started, runs to its end
 
-  std::vector<RecordBatchPtr> batches;
+  int64_t rows = 0;                                  // every row the source emitted
+  std::vector<std::vector<RecordBatchPtr>> outputs;  // per node, only where keep[node]
+  Status step_error;                                 // a fused step's failure, named after it
 
  private:
+  // Node n's batch: kept if anything after the read needs it, and passed on
+  // to the fused steps that read it, at once, while it is still in cache.
+  Status Deliver(size_t n, const RecordBatchPtr& batch) {
+    if (keep_[n]) outputs[n].push_back(batch);
+    for (size_t m : fused_consumers_[n]) {
+      const QueryNode& step = nodes_[m];
+      auto out = step.predicate ? step.predicate->Filter(batch, eval_) : step.projection->Apply(*batch, eval_);
+      if (!out.ok()) {
+        step_error = out.status().WithContext("step '" + step.name + "'");
+        return Status::Aborted("step '" + step.name + "' failed");
+      }
+      if (*out && (*out)->num_rows() > 0) SLUICE_RETURN_IF_ERROR(Deliver(m, *out));
+    }
+    return Status::OK();
+  }
+
   const QuerySource& source_;
   int64_t batch_id_;
   DeadLetterWriter* dead_letter_;
   Counters* counters_;
-  const std::atomic<bool>* stop_;
+  const std::vector<QueryNode>& nodes_;
+  const std::vector<bool>& keep_;
+  const std::vector<std::vector<size_t>>& fused_consumers_;
+  std::vector<size_t> source_nodes_;
+  const expr::EvalContext& eval_;
 };
 
 }  // namespace
@@ -88,12 +127,15 @@ struct MicroBatchExecutor::BatchStats {
   std::vector<int64_t> source_rows;
   std::vector<std::unique_ptr<PartitionReadContext::Counters>> counters;
   std::vector<int64_t> sink_rows;
+  std::vector<bool> fused_steps;  // per node: ran during the read
   int64_t add_batch_micros = 0;
 };
 
 MicroBatchExecutor::MicroBatchExecutor(Query& query, ExecutorOptions options)
     : query_(query), options_(std::move(options)), pool_(query.spec.threads) {
   committed_.resize(query_.sources.size());
+  fused_plan_ = BuildFusedPlan(true);
+  unfused_plan_ = BuildFusedPlan(false);
   operator_watermarks_ms_.assign(static_cast<size_t>(query_.num_watermarks), -1);
   for (const auto& s : query_.sources)
     dead_letters_.push_back(s.spec.on_error == OnError::kDeadLetter ? std::make_unique<DeadLetterWriter>(s.dead_letter_path)
@@ -432,24 +474,66 @@ Status MicroBatchExecutor::ReadSources(int64_t batch_id, const std::vector<Sourc
     if (!parts.ok()) return parts.status().WithContext("source '" + query_.sources[i].spec.name + "'");
     for (auto& p : *parts) tasks.push_back({i, std::move(p), nullptr});
   }
-  for (auto& t : tasks)
+  // Fused steps run inside the read tasks, so they only keep every worker
+  // busy when there are at least as many tasks as workers; with fewer, the
+  // steps run after the read, spread over all of its batches.
+  const FusedPlan& plan = tasks.size() >= static_cast<size_t>(pool_.size()) ? fused_plan_ : unfused_plan_;
+  stats.fused_steps = plan.fused;
+  for (auto& t : tasks) {
+    std::vector<size_t> source_nodes;
+    for (size_t n = 0; n < query_.nodes.size(); ++n)
+      if (query_.nodes[n].source == static_cast<int>(t.source)) source_nodes.push_back(n);
     t.ctx = std::make_unique<PartitionReadContext>(query_.sources[t.source], batch_id, dead_letters_[t.source].get(),
-                                                   stats.counters[t.source].get(), &stop_);
-  SLUICE_RETURN_IF_ERROR(pool_.ParallelFor(tasks.size(), [&](size_t k) {
+                                                   stats.counters[t.source].get(), query_.nodes, plan.keep,
+                                                   plan.fused_consumers, std::move(source_nodes), eval_ctx_);
+  }
+  Status read = pool_.ParallelFor(tasks.size(), [&](size_t k) {
     Task& t = tasks[k];
     return query_.sources[t.source].source->ReadPartition(t.partition, *t.ctx).WithContext(
         "source '" + query_.sources[t.source].spec.name + "'");
-  }));
+  });
+  // A fused step's error is the step's, not the source's that was reading.
+  for (auto& t : tasks)
+    if (!t.ctx->step_error.ok()) return t.ctx->step_error;
+  SLUICE_RETURN_IF_ERROR(read);
   stats.source_rows.assign(query_.sources.size(), 0);
   // Partitions in plan order: output order is deterministic whatever the thread timing.
   for (auto& t : tasks) {
-    for (auto& b : t.ctx->batches) {
-      stats.source_rows[t.source] += b->num_rows();
-      for (size_t n = 0; n < query_.nodes.size(); ++n)
-        if (query_.nodes[n].source == static_cast<int>(t.source)) node_outputs[n].push_back(b);
-    }
+    stats.source_rows[t.source] += t.ctx->rows;
+    for (size_t n = 0; n < query_.nodes.size(); ++n)
+      for (auto& b : t.ctx->outputs[n]) node_outputs[n].push_back(std::move(b));
   }
   return Status::OK();
+}
+
+// A where or select step whose input is a source without a watermark, or
+// another such step, can run on the reading thread as each record batch
+// arrives (a narrow dependency, in Spark's terms: Spark pipelines such steps
+// into the read task the same way). Each batch then goes through the steps
+// while it is in cache, and a batch that nothing after the read needs (the
+// source's rows when only a fused step reads them) is freed at once instead
+// of being held until the whole micro-batch was read.
+MicroBatchExecutor::FusedPlan MicroBatchExecutor::BuildFusedPlan(bool fuse) const {
+  const auto& nodes = query_.nodes;
+  FusedPlan plan;
+  plan.fused.assign(nodes.size(), false);
+  plan.keep.assign(nodes.size(), false);
+  plan.fused_consumers.assign(nodes.size(), {});
+  for (size_t n = 0; n < nodes.size() && fuse; ++n) {  // inputs come before their users
+    const QueryNode& node = nodes[n];
+    if (node.source >= 0 || node.watermark || node.aggregate || node.stateful) continue;
+    if (!node.predicate && !node.projection) continue;
+    const auto input = static_cast<size_t>(node.input);
+    const QueryNode& in = nodes[input];
+    if (in.source >= 0 ? !in.watermark : plan.fused[input]) {
+      plan.fused[n] = true;
+      plan.fused_consumers[input].push_back(n);
+    }
+  }
+  for (size_t n = 0; n < nodes.size(); ++n)
+    if (nodes[n].source < 0 && !plan.fused[n] && nodes[n].input >= 0) plan.keep[static_cast<size_t>(nodes[n].input)] = true;
+  for (const QuerySink& sink : query_.sinks) plan.keep[static_cast<size_t>(sink.input)] = true;
+  return plan;
 }
 
 Status MicroBatchExecutor::CommitBatch(const CommittableBatch& batch) {
@@ -587,6 +671,7 @@ Status MicroBatchExecutor::RunStep(const QueryNode& node, const std::vector<Reco
 Status MicroBatchExecutor::RunBatch(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats) {
   std::vector<std::vector<RecordBatchPtr>> node_outputs(query_.nodes.size());
   stats.event_time.assign(static_cast<size_t>(query_.num_watermarks), {});
+  stats.fused_steps.assign(query_.nodes.size(), false);
   SLUICE_RETURN_IF_ERROR(ReadSources(batch_id, ranges, stats, node_outputs));
   for (size_t n = 0; n < query_.nodes.size(); ++n) {
     const QueryNode& node = query_.nodes[n];
@@ -594,6 +679,7 @@ Status MicroBatchExecutor::RunBatch(int64_t batch_id, const std::vector<SourceRa
       if (node.watermark) SLUICE_RETURN_IF_ERROR(RunStep(node, node_outputs[n], node_outputs[n], stats));
       continue;
     }
+    if (stats.fused_steps[n]) continue;  // ran during the read
     SLUICE_RETURN_IF_ERROR(RunStep(node, node_outputs[static_cast<size_t>(node.input)], node_outputs[n], stats)
                                .WithContext("step '" + node.name + "'"));
   }

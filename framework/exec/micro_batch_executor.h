@@ -57,6 +57,13 @@ class MicroBatchExecutor {
     bool has_data() const { return end.has_value() && end != start; }
   };
   struct BatchStats;
+  // Which steps run on the reading threads (see BuildFusedPlan).
+  struct FusedPlan {
+    std::vector<bool> fused;                  // per node: runs as each record batch is read
+    std::vector<bool> keep;                   // per node: its batches are needed after the read
+    std::vector<std::vector<size_t>> fused_consumers;  // per node: fused steps reading it
+  };
+  FusedPlan BuildFusedPlan(bool fuse) const;
 
   Status RunBatch(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats);
   Status ReadSources(int64_t batch_id, const std::vector<SourceRange>& ranges, BatchStats& stats,
@@ -122,6 +129,8 @@ class MicroBatchExecutor {
   // State of a query without a checkpoint lives in a temporary directory.
   std::string state_scratch_dir_;
   expr::EvalContext eval_ctx_;
+  FusedPlan fused_plan_;    // stateless steps fused into the reads
+  FusedPlan unfused_plan_;  // every step after the read
 };
 
 }  // namespace sluice
