@@ -8,7 +8,6 @@
 // are ignored: writers are expected to write elsewhere and rename into place.
 // A directory written by sluice's file sink is read through its manifest
 // (_sluice_metadata): only committed files count.
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +26,7 @@
 
 #include "count_offset.h"
 #include "record_readers.h"
+#include "sluice/durable_file.h"
 #include "sluice/plugin.h"
 #include "sluice/value_format.h"
 
@@ -117,46 +117,6 @@ struct FileEntry {
   int64_t size = 0;
 };
 
-Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open directory " + dir + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::IOError("cannot sync directory " + dir + ": " + std::strerror(err));
-  return Status::OK();
-}
-
-// Replaces dir/name with `content` so that a crash leaves either the old or
-// the new file, never a torn one: write a temporary, fsync it, rename it over
-// the old one, fsync the directory so the rename itself survives.
-Status ReplaceFileDurably(const std::string& dir, const std::string& name, const std::string& content) {
-  const std::string target = dir + "/" + name;
-  const std::string temp = dir + "/." + name + ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("cannot create " + temp + ": " + std::strerror(errno));
-  size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return Status::IOError("cannot write " + temp + ": " + std::strerror(err));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::IOError("cannot sync " + temp + ": " + std::strerror(err));
-  }
-  ::close(fd);
-  if (::rename(temp.c_str(), target.c_str()) != 0)
-    return Status::IOError("cannot rename " + temp + " to " + target + ": " + std::strerror(errno));
-  return SyncDirectory(dir);
-}
-
 void AppendEntryLine(std::string& out, const FileEntry& entry) {
   out += "{\"name\":";
   AppendJsonString(out, entry.name);
@@ -221,10 +181,9 @@ class AdmittedFileLog {
     if (!checkpoint_dir_.empty()) {
       std::string text = log_text_;
       for (const auto& f : files) AppendEntryLine(text, f);
-      std::error_code ec;
-      fs::create_directories(checkpoint_dir_, ec);
-      if (ec) return Status::IOError("cannot create checkpoint directory " + checkpoint_dir_ + ": " + ec.message());
-      SLUICE_RETURN_IF_ERROR(ReplaceFileDurably(checkpoint_dir_, kLogFileName, text));
+      // A crash leaves the old log or the new one, never a torn one.
+      SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(checkpoint_dir_));
+      SLUICE_RETURN_IF_ERROR(WriteFileAtomically(checkpoint_dir_ + "/" + kLogFileName, text));
       log_text_ = std::move(text);
     } else {
       for (const auto& f : files) AppendEntryLine(log_text_, f);

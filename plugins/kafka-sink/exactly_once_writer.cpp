@@ -73,6 +73,7 @@
 #include <random>
 
 #include "sluice/crash_point.h"
+#include "sluice/durable_file.h"
 #include "sluice/value_format.h"
 
 namespace sluice::kafka_sink {
@@ -113,38 +114,6 @@ std::string RandomNonce() {
 }
 
 Status ErrnoStatus(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
-
-// Writes `contents` to `path` so that a crash leaves the old file or the new
-// one: temporary file, fsync, rename, fsync of the directory.
-Status WriteFileAtomically(const std::string& dir, const std::string& path, const std::string& contents) {
-  const std::string temp = path + ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("kafka sink: cannot create '" + temp + "'");
-  size_t written = 0;
-  while (written < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status st = ErrnoStatus("kafka sink: cannot write '" + temp + "'");
-      ::close(fd);
-      return st;
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Status st = ErrnoStatus("kafka sink: cannot sync '" + temp + "'");
-    ::close(fd);
-    return st;
-  }
-  ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0) return ErrnoStatus("kafka sink: cannot rename '" + temp + "'");
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return ErrnoStatus("kafka sink: cannot open '" + dir + "'");
-  const int rc = ::fsync(dir_fd);
-  ::close(dir_fd);
-  if (rc != 0) return ErrnoStatus("kafka sink: cannot sync '" + dir + "'");
-  return Status::OK();
-}
 
 // The integer after "<name>": in a flat JSON text, nullopt when absent or null.
 std::optional<int64_t> IntegerMember(std::string_view json, std::string_view name) {
@@ -214,9 +183,8 @@ Status CommitCache::Store(const CachedCommitState& state) const {
   const std::string text = "{\"transactionalId\":" + Quoted(transactional_id_) +
                            ",\"committedBatchId\":" + number(state.committed_batch_id) +
                            ",\"attemptingBatchId\":" + number(state.attempting_batch_id) + "}\n";
-  if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST)
-    return ErrnoStatus("kafka sink: cannot create '" + dir_ + "'");
-  return WriteFileAtomically(dir_, path(), text);
+  SLUICE_RETURN_IF_ERROR(CreateDirectoriesDurably(dir_).WithContext("kafka sink"));
+  return WriteFileAtomically(path(), text).WithContext("kafka sink");
 }
 
 // ---------------------------------------------------------------------------

@@ -402,7 +402,8 @@ TEST(ExactlyOnceWriterTest, CommitCacheIsWrittenAtomicallyAndIgnoredForAnotherTr
   ASSERT_TRUE(cache.Store({.committed_batch_id = 4, .attempting_batch_id = 5}).ok());
   EXPECT_EQ(cache.Load()->committed_batch_id, 4);
   EXPECT_EQ(cache.Load()->attempting_batch_id, 5);
-  EXPECT_FALSE(fs::exists(cache.path() + ".tmp"));
+  const fs::path stored(cache.path());
+  EXPECT_FALSE(fs::exists(stored.parent_path() / ("." + stored.filename().string() + ".tmp")));
   EXPECT_EQ(CommitCache(checkpoint.path() + "/sink", "sluice-q1-other").Load()->committed_batch_id, std::nullopt);
   // No checkpoint: nothing stored, nothing found.
   CommitCache none("", "sluice-q1-out");
