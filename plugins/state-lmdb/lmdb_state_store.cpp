@@ -14,7 +14,7 @@
 //
 // Checkpoints (the incremental scheme): version V is written as
 //   - <V>.mdb, a compacted copy of the whole environment, when V is a multiple
-//     of snapshot_interval (default 1: every version), or else
+//     of snapshot_interval (default 10), or else
 //   - <V>.delta, the batch's puts and removes.
 // Loading V therefore needs the newest snapshot S <= V and the deltas S+1..V:
 // the snapshot is copied in as the environment's data file, the deltas are
@@ -71,7 +71,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kPluginName = "lmdb";
-constexpr int64_t kDefaultSnapshotInterval = 1;
+// As the memory provider and Spark (minDeltasForSnapshot): a compacted copy of
+// the whole environment every version would write the state size per batch.
+constexpr int64_t kDefaultSnapshotInterval = 10;
 constexpr int64_t kDefaultInitialMapMb = 64;
 // Doublings of the map before a batch gives up (64 MiB * 2^30 is far past any disk).
 constexpr int kMaxMapDoublings = 30;
@@ -704,7 +706,7 @@ const OptionSpec kOptions[] = {
      "checkpoint when missing or stale"},
     {"initial_map_mb", OptionType::kInt, "64", false,
      "initial LMDB map size in MiB; the map doubles whenever a batch needs more"},
-    {"snapshot_interval", OptionType::kInt, "1", false,
+    {"snapshot_interval", OptionType::kInt, "10", false,
      "write a full copy of the environment every this many versions (at least 1) and a delta of the batch's "
      "changes for the versions in between; loading a version replays at most this many minus one deltas"},
     {"keep_local", OptionType::kBool, "false", false,

@@ -790,7 +790,7 @@ std::optional<Figures> RunProviderChild(int argc, char** argv, int index) {
 int StateProviders(int argc, char** argv, const std::string& command_line) {
   Flags flags(argc, argv, 2,
               {{"keys", 1000000}, {"rows", 0}, {"batches", 20}, {"threads", 0}, {"partitions", 4},
-               {"event-minutes", 30}, {"lmdb-snapshot-interval", 1}, {"upload-delay-ms", 0}, {"progress", 0}, {"block-cache-mb", 64},
+               {"event-minutes", 30}, {"lmdb-snapshot-interval", 10}, {"upload-delay-ms", 0}, {"progress", 0}, {"block-cache-mb", 64},
                {"provider", 0}});
   const int64_t keys = flags["keys"], batches = flags["batches"];
   const int64_t rows = flags["rows"] > 0 ? flags["rows"] : 2 * keys;

@@ -141,9 +141,17 @@ TEST_F(LmdbStateStoreTest, WritesAFullCopyEveryIntervalAndDeltasBetween) {
 
   TempDir other;
   StateStoreId every_version{other / "state", "0", 0};
-  auto provider = NewProvider();
+  auto provider = NewProvider({{"snapshot_interval", int64_t{1}}});
   for (int64_t v = 0; v < 3; ++v) ASSERT_TRUE(CommitNext(*provider, every_version, v).ok());
   EXPECT_EQ(Names(every_version.Dir()), (std::vector<std::string>{"1.mdb", "2.mdb", "3.mdb"}));
+
+  // By default a full copy every 10 versions, as the memory provider and Spark.
+  StateStoreId by_default{other / "state", "1", 0};
+  auto default_provider = NewProvider();
+  for (int64_t v = 0; v < 11; ++v) ASSERT_TRUE(CommitNext(*default_provider, by_default, v).ok());
+  EXPECT_EQ(Names(by_default.Dir()),
+            (std::vector<std::string>{"1.delta", "10.mdb", "11.delta", "2.delta", "3.delta", "4.delta", "5.delta",
+                                      "6.delta", "7.delta", "8.delta", "9.delta"}));
 }
 
 TEST_F(LmdbStateStoreTest, RestoresIntoAnEmptyLocalDirectory) {
@@ -254,7 +262,7 @@ TEST_F(LmdbStateStoreTest, AMissingDeltaIsNotFoundNamingIt) {
 }
 
 TEST_F(LmdbStateStoreTest, ADamagedCheckpointFileIsDetectedEvenWhenTheLocalCopyMatchesIt) {
-  const std::map<std::string, OptionValue> options = {{"keep_local", true}};
+  const std::map<std::string, OptionValue> options = {{"keep_local", true}, {"snapshot_interval", int64_t{1}}};
   {
     auto provider = NewProvider(options);
     for (int64_t v = 0; v < 3; ++v) ASSERT_TRUE(CommitNext(*provider, id_, v).ok());
@@ -352,7 +360,8 @@ class LmdbStateStoreCrashTest : public LmdbStateStoreTest {
           StateStoreId id = id_;
           id.root_dir = parent_dir + "/state";
           if (parent_dir != dir_.path()) fs::remove_all(dir_.path());  // outlives the SIGKILL otherwise
-          auto provider = MakeStateStore("lmdb", {{"local_dir", parent_dir + "/local"}});
+          auto provider =
+              MakeStateStore("lmdb", {{"local_dir", parent_dir + "/local"}, {"snapshot_interval", int64_t{1}}});
           if (!provider.ok()) std::exit(1);
           for (int64_t v = 0; v < versions; ++v) (void)CommitNext(**provider, id, v);
           std::exit(0);
