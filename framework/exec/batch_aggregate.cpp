@@ -653,7 +653,10 @@ Status BatchAggregate::MergeEncoded(AggregateState& into, std::string_view key, 
                               std::to_string(kAccumulatorEncodingVersion));
   }
   std::string_view in = encoded.substr(1);
-  AggregateState earlier;
+  // Decoded into a per-thread scratch state: this runs once per stored key
+  // in every batch, and a fresh state would allocate its vectors each time.
+  thread_local AggregateState earlier;
+  earlier.Clear();
   const uint32_t e = earlier.GroupFor(key, aggregates_.size());
   const auto truncated = [] { return Status::Corruption("aggregate state value is shorter than its aggregates need"); };
   for (size_t a = 0; a < aggregates_.size(); ++a) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -135,16 +136,21 @@ struct Accumulator {
 // Groups and running aggregate values of one partition (or of the merge).
 class AggregateState {
  public:
-  std::unordered_map<std::string, uint32_t, aggregate_detail::StringHash, aggregate_detail::StringEq> groups;
   std::vector<std::string> keys;  // encoded, in group id order
   std::vector<aggregate_detail::Accumulator> accs;
 
+  // The id of the group with encoded key `key`, adding it (with zeroed
+  // accumulators) when it is new.
   uint32_t GroupFor(std::string_view key, size_t num_aggs) {
-    auto it = groups.find(key);
-    if (it != groups.end()) return it->second;
-    uint32_t id = static_cast<uint32_t>(keys.size());
+    if (slots_.empty()) Rehash(16);
+    const uint64_t hash = aggregate_detail::StringHash{}(key);
+    size_t slot = Probe(key, hash);
+    if (slots_[slot] != 0) return slots_[slot] - 1;
+    const auto id = static_cast<uint32_t>(keys.size());
     keys.emplace_back(key);
-    groups.emplace(keys.back(), id);
+    slots_[slot] = id + 1;
+    hashes_[slot] = hash;
+    if (keys.size() * 2 > slots_.size()) Rehash(slots_.size() * 2);
     if (accs.size() != num_aggs) accs.resize(num_aggs);
     for (auto& a : accs) {
       a.count.push_back(0);
@@ -153,8 +159,58 @@ class AggregateState {
     }
     return id;
   }
-};
 
+  // Forgets every group but keeps the memory, for a state used as scratch.
+  void Clear() {
+    keys.clear();
+    for (auto& a : accs) {
+      a.count.clear();
+      a.i64.clear();
+      a.f64.clear();
+      a.str.clear();
+      a.value_is_null.clear();
+      a.distinct_bits.clear();
+      a.distinct_bytes.clear();
+      a.sketches.clear();
+    }
+    std::fill(slots_.begin(), slots_.end(), 0);
+  }
+
+  // The id of the group with encoded key `key`, if there is one.
+  std::optional<uint32_t> Find(std::string_view key) const {
+    if (slots_.empty()) return std::nullopt;
+    const size_t slot = Probe(key, aggregate_detail::StringHash{}(key));
+    if (slots_[slot] == 0) return std::nullopt;
+    return slots_[slot] - 1;
+  }
+
+ private:
+  // Open addressing with linear probing over group ids, comparing against
+  // `keys`: a group costs no hash node and no second copy of its key.
+  size_t Probe(std::string_view key, uint64_t hash) const {
+    const size_t mask = slots_.size() - 1;
+    for (size_t slot = hash & mask;; slot = (slot + 1) & mask)
+      if (slots_[slot] == 0 || (hashes_[slot] == hash && keys[slots_[slot] - 1] == key)) return slot;
+  }
+
+  void Rehash(size_t capacity) {  // a power of two, more than twice the groups
+    std::vector<uint32_t> slots(capacity, 0);
+    std::vector<uint64_t> hashes(capacity, 0);
+    const size_t mask = capacity - 1;
+    for (size_t old = 0; old < slots_.size(); ++old) {
+      if (slots_[old] == 0) continue;
+      size_t slot = hashes_[old] & mask;
+      while (slots[slot] != 0) slot = (slot + 1) & mask;
+      slots[slot] = slots_[old];
+      hashes[slot] = hashes_[old];
+    }
+    slots_ = std::move(slots);
+    hashes_ = std::move(hashes);
+  }
+
+  std::vector<uint32_t> slots_;  // group id + 1; 0 is a free slot
+  std::vector<uint64_t> hashes_;
+};
 
 class BatchAggregate {
  public:

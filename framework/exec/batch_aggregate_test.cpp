@@ -257,16 +257,15 @@ TEST_F(DistinctAndPositionalAggregates, FirstAndLastAcrossStoredBatches) {
     std::string value;
     for (size_t g = 0; g < partial->keys.size(); ++g) {
       agg->MergeGroupFrom(*updated, *partial, g);
-      auto it = store->groups.find(partial->keys[g]);
-      if (it != store->groups.end()) {
-        agg->EncodeAccumulators(*store, it->second, &value);
+      if (auto stored = store->Find(partial->keys[g])) {
+        agg->EncodeAccumulators(*store, *stored, &value);
         ASSERT_TRUE(agg->MergeEncoded(*updated, partial->keys[g], value).ok());
       }
     }
     // The store keeps the newest value per key.
     auto next = agg->NewState();
     for (size_t g = 0; g < store->keys.size(); ++g)
-      if (!updated->groups.count(store->keys[g])) agg->MergeGroupFrom(*next, *store, g);
+      if (!updated->Find(store->keys[g])) agg->MergeGroupFrom(*next, *store, g);
     for (size_t g = 0; g < updated->keys.size(); ++g) agg->MergeGroupFrom(*next, *updated, g);
     store = std::move(next);
   }

@@ -436,7 +436,7 @@ class SessionWindowAggregate final : public StatefulOperator {
     std::string value;
     AppendOrdered(value, end);
     std::string accumulators;
-    aggregate_->EncodeAccumulators(changed, changed.groups.at(group), &accumulators);
+    aggregate_->EncodeAccumulators(changed, *changed.Find(group), &accumulators);
     value += accumulators;
     SLUICE_RETURN_IF_ERROR(store.Put(SessionStateKey(other_keys, start), value));
     SLUICE_RETURN_IF_ERROR(store.Put(EndIndexKey(end, other_keys, start), ""));

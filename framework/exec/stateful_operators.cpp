@@ -206,7 +206,7 @@ class StreamingAggregate final : public StatefulOperator {
         StateKey(key, &state_key);
         SLUICE_ASSIGN_OR_RETURN(bool found, store->Get(state_key, &value));
         if (found) SLUICE_RETURN_IF_ERROR(aggregate_->MergeEncoded(*updated, key, value));
-        aggregate_->EncodeAccumulators(*updated, updated->groups.at(key), &value);
+        aggregate_->EncodeAccumulators(*updated, *updated->Find(key), &value);
         SLUICE_RETURN_IF_ERROR(store->Put(state_key, value));
       }
       auto out = aggregate_->NewState();

@@ -185,21 +185,25 @@ class MemoryStateStore final : public StateStore {
       SLUICE_RETURN_IF_ERROR(CheckRecordSize("key", key.size()));
       SLUICE_RETURN_IF_ERROR(CheckRecordSize("value", value.size()));
       auto it = state_.entries.lower_bound(key);
+      auto undo = undo_.lower_bound(key);
+      const bool first_change = undo == undo_.end() || undo->first != key;
       if (it != state_.entries.end() && it->first == key) {
         int64_t old_size = static_cast<int64_t>(it->second.size());
         // The first change of a key moves its original value into the undo log.
-        if (undo_.find(key) == undo_.end()) {
+        if (first_change) {
           undo_payload_bytes_ += static_cast<int64_t>(key.size()) + old_size;
-          undo_.emplace(std::string(key), std::move(it->second));
+          undo_.emplace_hint(undo, std::string(key), Change{std::move(it->second), it});
         }
         it->second.assign(value);
         state_.payload_bytes += static_cast<int64_t>(value.size()) - old_size;
       } else {
-        if (undo_.find(key) == undo_.end()) {
+        auto inserted = state_.entries.emplace_hint(it, key, value);
+        if (first_change) {
           undo_payload_bytes_ += static_cast<int64_t>(key.size());
-          undo_.emplace(std::string(key), std::nullopt);
+          undo_.emplace_hint(undo, std::string(key), Change{std::nullopt, inserted});
+        } else {
+          undo->second.now = inserted;  // removed earlier in this batch, back now
         }
-        state_.entries.emplace_hint(it, key, value);
         state_.payload_bytes += static_cast<int64_t>(key.size() + value.size());
       }
       return Status::OK();
@@ -214,9 +218,12 @@ class MemoryStateStore final : public StateStore {
       auto node = state_.entries.extract(it);
       int64_t size = static_cast<int64_t>(node.key().size() + node.mapped().size());
       state_.payload_bytes -= size;
-      if (undo_.find(node.key()) == undo_.end()) {
+      auto undo = undo_.lower_bound(node.key());
+      if (undo == undo_.end() || undo->first != node.key()) {
         undo_payload_bytes_ += size;
-        undo_.emplace(std::move(node.key()), std::move(node.mapped()));
+        undo_.emplace_hint(undo, std::move(node.key()), Change{std::move(node.mapped()), state_.entries.end()});
+      } else {
+        undo->second.now = state_.entries.end();
       }
       return Status::OK();
     });
@@ -298,8 +305,8 @@ class MemoryStateStore final : public StateStore {
   // removed), so the cache must take this state and its knowledge of them.
   void Rollback(bool after_failed_commit = false) {
     finished_ = true;
-    for (auto& [key, original] : undo_) {
-      if (original) state_.Set(key, *original);
+    for (auto& [key, change] : undo_) {
+      if (change.original) state_.Set(key, *change.original);
       else state_.Erase(key);
     }
     undo_.clear();
@@ -321,11 +328,11 @@ class MemoryStateStore final : public StateStore {
 
     StateFileWriter delta(VersionFile(dir_, DeltaFileName(version)), StateFileKind::kDelta, version);
     SLUICE_RETURN_IF_ERROR(delta.Open());
-    // The undo log holds exactly the keys this batch changed, in key order.
-    for (const auto& [key, original] : undo_) {
-      auto it = state_.entries.find(key);
-      if (it != state_.entries.end()) SLUICE_RETURN_IF_ERROR(delta.AddPut(key, it->second));
-      else if (original) SLUICE_RETURN_IF_ERROR(delta.AddRemove(key));
+    // The undo log holds exactly the keys this batch changed, in key order,
+    // each with where its value is now.
+    for (const auto& [key, change] : undo_) {
+      if (change.now != state_.entries.end()) SLUICE_RETURN_IF_ERROR(delta.AddPut(key, change.now->second));
+      else if (change.original) SLUICE_RETURN_IF_ERROR(delta.AddRemove(key));
     }
     SLUICE_RETURN_IF_ERROR(delta.Finish());
     CrashPoint("state-memory:after-delta");
@@ -353,8 +360,14 @@ class MemoryStateStore final : public StateStore {
   std::string dir_;
   LoadedState state_;
   int64_t snapshot_interval_;
-  // Original value of every key this batch changed (nullopt: it was absent).
-  std::map<std::string, std::optional<std::string>, std::less<>> undo_;
+  // A key this batch changed: its value when the store was opened (nullopt:
+  // absent) and its entry now (entries.end(): removed). Map iterators stay
+  // valid until their entry is erased, and Remove resets `now` first.
+  struct Change {
+    std::optional<std::string> original;
+    StateMap::iterator now;
+  };
+  std::map<std::string, Change, std::less<>> undo_;
   int64_t undo_payload_bytes_ = 0;
   bool finished_ = false;
   StateStoreMetrics final_metrics_;
