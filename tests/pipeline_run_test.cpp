@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <simdjson.h>
 
 #include "support/test_support.h"
@@ -27,6 +28,7 @@ struct Progress {
   int64_t sink_rows;
   std::string start_offset, end_offset;
   int64_t bad, dropped, dead_lettered;
+  std::optional<int64_t> wal_commit_ms, commit_offsets_ms;  // durationMs, checkpointed queries only
 };
 
 std::vector<Progress> ReadProgress(const std::string& path) {
@@ -47,6 +49,16 @@ std::vector<Progress> ReadProgress(const std::string& path) {
     for (const char* key : {"id", "runId", "name", "timestamp"}) EXPECT_TRUE(doc[key].is_string()) << key;
     for (const char* key : {"latestOffset", "addBatch", "triggerExecution"})
       EXPECT_TRUE(doc["durationMs"][key].is_int64()) << key;
+    // Each part is a separate stretch of the trigger, each rounded down.
+    auto durations = doc["durationMs"];
+    int64_t parts = durations["latestOffset"].get_int64().value() + durations["addBatch"].get_int64().value();
+    for (const char* key : {"walCommit", "commitOffsets"}) {
+      int64_t ms = 0;
+      if (durations[key].get(ms) != simdjson::SUCCESS) continue;
+      parts += ms;
+      (std::string(key) == "walCommit" ? p.wal_commit_ms : p.commit_offsets_ms) = ms;
+    }
+    EXPECT_LE(parts, durations["triggerExecution"].get_int64().value()) << line;
     EXPECT_TRUE(doc["inputRowsPerSecond"].is_number());
     EXPECT_TRUE(doc["processedRowsPerSecond"].is_number());
     EXPECT_TRUE(src["description"].is_string());
@@ -193,6 +205,34 @@ TEST_F(TriggerTest, AvailableNowTakesOneFilePerBatchThenStops) {
   EXPECT_EQ(progress[1].dropped, 1);
   EXPECT_EQ(progress[1].num_input_rows, 2);
   EXPECT_FALSE(fs::exists(Path("dead.jsonl")));
+}
+
+// Spark's durationMs parts: walCommit (the offset log) and commitOffsets (the
+// commit log) only when there is a checkpoint to write them to.
+TEST_F(TriggerTest, CheckpointedBatchesReportWalCommitAndCommitOffsets) {
+  const std::string pipeline = Pipeline("\"available_now\"", "drop");
+  std::string toml = ReadFile(pipeline);
+  toml.replace(toml.find("[pipeline]\n"), 11, "[pipeline]\ncheckpoint = \"" + Path("checkpoint") + "\"\n");
+  WriteFile(pipeline, toml);
+  auto r = RunSluice({"run", pipeline, "--progress-file", Path("progress.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto progress = ReadProgress(Path("progress.jsonl"));
+  ASSERT_EQ(progress.size(), 3u);
+  for (const auto& p : progress) {
+    EXPECT_TRUE(p.wal_commit_ms.has_value()) << p.batch_id;
+    EXPECT_TRUE(p.commit_offsets_ms.has_value()) << p.batch_id;
+  }
+
+  fs::remove(Path("progress.jsonl"));
+  fs::remove_all(Path("out"));
+  r = RunSluice({"run", Pipeline("\"available_now\"", "drop"), "--progress-file", Path("progress.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  progress = ReadProgress(Path("progress.jsonl"));
+  ASSERT_EQ(progress.size(), 3u);
+  for (const auto& p : progress) {
+    EXPECT_FALSE(p.wal_commit_ms.has_value()) << p.batch_id;
+    EXPECT_FALSE(p.commit_offsets_ms.has_value()) << p.batch_id;
+  }
 }
 
 TEST_F(TriggerTest, OnceTakesEverythingInOneBatchIgnoringLimits) {

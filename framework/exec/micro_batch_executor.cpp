@@ -128,7 +128,6 @@ struct MicroBatchExecutor::BatchStats {
   std::vector<std::unique_ptr<PartitionReadContext::Counters>> counters;
   std::vector<int64_t> sink_rows;
   std::vector<bool> fused_steps;  // per node: ran during the read
-  int64_t add_batch_micros = 0;
 };
 
 MicroBatchExecutor::MicroBatchExecutor(Query& query, ExecutorOptions options)
@@ -336,7 +335,9 @@ Status MicroBatchExecutor::Run() {
     }
     // Write-ahead: the range is durable before any of it is processed
     // (unless progress is tracked asynchronously, at-least-once).
+    std::optional<int64_t> wal_commit_micros;
     if (checkpoint_ && !replay && !async_progress_) {
+      const int64_t wal_start = SteadyMicros();
       CrashPoint("executor:before-offset-write");
       OffsetSeq seq;
       seq.metadata.batch_watermark_ms = batch_watermark_ms_;
@@ -346,17 +347,21 @@ Status MicroBatchExecutor::Run() {
       result = checkpoint_->offsets().Add(batch_id, seq);
       if (!result.ok()) break;
       CrashPoint("offset-log:after-write");
+      wal_commit_micros = SteadyMicros() - wal_start;
     }
 
     BatchStats stats;
     eval_ctx_.batch_timestamp_micros = trigger_wall;
+    const int64_t run_start = SteadyMicros();
     result = RunBatch(batch_id, ranges, stats);
+    const int64_t add_batch_micros = SteadyMicros() - run_start;
     if (!result.ok()) {
       result = result.WithContext("batch " + std::to_string(batch_id));
       break;
     }
     CrashPoint("executor:after-sinks");
     UpdateWatermark(stats);
+    int64_t commit_start = 0;
     {
       CommittableBatch done{batch_id, global_watermark_ms_, {}, {}};
       for (size_t i = 0; i < query_.sources.size(); ++i) {
@@ -367,6 +372,7 @@ Status MicroBatchExecutor::Run() {
       }
       // With asynchronous state checkpoints, batch N is committed once its
       // state is durable, which the next batch waits for anyway; otherwise now.
+      commit_start = SteadyMicros();
       if (checkpoint_ && query_.state_provider && query_.state_provider->asynchronous()) {
         if (deferred_commit_) result = CommitBatch(*deferred_commit_);
         deferred_commit_ = std::move(done);
@@ -375,6 +381,7 @@ Status MicroBatchExecutor::Run() {
       }
       if (!result.ok()) break;
     }
+    const int64_t commit_micros = SteadyMicros() - commit_start;
     if (checkpoint_ && !async_progress_) {
       // Keep the last min_batches_to_retain entries, as Spark does.
       int64_t keep_from = batch_id - spec.min_batches_to_retain + 1;
@@ -394,7 +401,9 @@ Status MicroBatchExecutor::Run() {
     ev.timestamp = FormatIsoMillis(trigger_wall);
     ev.batch_id = batch_id;
     ev.latest_offset_ms = latest_offset_micros / 1000;
-    ev.add_batch_ms = stats.add_batch_micros / 1000;
+    ev.add_batch_ms = add_batch_micros / 1000;
+    if (wal_commit_micros) ev.wal_commit_ms = *wal_commit_micros / 1000;
+    if (checkpoint_) ev.commit_offsets_ms = commit_micros / 1000;
     ev.trigger_execution_ms = trigger_micros / 1000;
     const double since_last_secs =
         previous_trigger_start ? static_cast<double>(trigger_start - previous_trigger_start) / 1e6 : 0;
@@ -686,7 +695,6 @@ Status MicroBatchExecutor::RunBatch(int64_t batch_id, const std::vector<SourceRa
   // Bad records must be durable before the output that skipped them is.
   for (auto& dl : dead_letters_)
     if (dl) SLUICE_RETURN_IF_ERROR(dl->Sync());
-  const int64_t add_start = SteadyMicros();
   stats.sink_rows.assign(query_.sinks.size(), 0);
   for (size_t s = 0; s < query_.sinks.size(); ++s) {
     const QuerySink& sink = query_.sinks[s];
@@ -697,7 +705,6 @@ Status MicroBatchExecutor::RunBatch(int64_t batch_id, const std::vector<SourceRa
     stats.sink_rows[s] = data.num_rows();
     SLUICE_RETURN_IF_ERROR(sink.sink->AddBatch(data).WithContext("sink '" + sink.spec.name + "'"));
   }
-  stats.add_batch_micros = SteadyMicros() - add_start;
   return Status::OK();
 }
 

@@ -19,6 +19,8 @@ std::string ProgressEvent::ToJson() const {
   w.Key("processedRowsPerSecond").Double(processed_rows_per_second);
   w.Key("durationMs").BeginObject();
   w.Key("latestOffset").Int(latest_offset_ms).Key("addBatch").Int(add_batch_ms);
+  if (wal_commit_ms) w.Key("walCommit").Int(*wal_commit_ms);
+  if (commit_offsets_ms) w.Key("commitOffsets").Int(*commit_offsets_ms);
   w.Key("triggerExecution").Int(trigger_execution_ms);
   w.EndObject();
   w.Key("sources").BeginArray();

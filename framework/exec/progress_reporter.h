@@ -44,8 +44,14 @@ struct ProgressEvent {
   int64_t num_input_rows = 0;
   double input_rows_per_second = 0;
   double processed_rows_per_second = 0;
+  // Spark's durationMs: each a part of triggerExecution. addBatch is reading,
+  // the steps and the sinks (Spark runs the whole plan inside addBatch);
+  // walCommit the offset-log write, commitOffsets the commit-log write (and
+  // the sources' commits), present only for a checkpointed query.
   int64_t latest_offset_ms = 0;
   int64_t add_batch_ms = 0;
+  std::optional<int64_t> wal_commit_ms;
+  std::optional<int64_t> commit_offsets_ms;
   int64_t trigger_execution_ms = 0;
   std::vector<SourceProgress> sources;
   std::vector<SinkProgress> sinks;
