@@ -61,6 +61,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -68,6 +69,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -726,14 +728,57 @@ class FileSink final : public Sink {
     return SyncDirectory(dir_);
   }
 
+  // The part file's bytes. The engine calls sinks on one thread after the
+  // parallel part of a batch, so the record batches are rendered on up to
+  // one thread per core, in contiguous runs, and joined in order.
   std::string Encode(const BatchData& data) const {
     std::string out;
-    if (format_ == FileFormat::kCsv) {
-      if (csv_header_) AppendCsvHeader(out, data.schema ? *data.schema : input_schema_, csv_delimiter_);
-      for (const auto& batch : data.batches) AppendCsvLines(out, *batch, csv_delimiter_);
-    } else {
-      for (const auto& batch : data.batches) AppendJsonLines(out, *batch);
+    if (format_ == FileFormat::kCsv && csv_header_)
+      AppendCsvHeader(out, data.schema ? *data.schema : input_schema_, csv_delimiter_);
+    const auto render = [&](size_t first, size_t last, std::string& into) {
+      for (size_t b = first; b < last; ++b) {
+        if (format_ == FileFormat::kCsv) AppendCsvLines(into, *data.batches[b], csv_delimiter_);
+        else AppendJsonLines(into, *data.batches[b]);
+      }
+    };
+    const size_t batches = data.batches.size();
+    const size_t runs = std::min<size_t>(batches, std::max(1u, std::thread::hardware_concurrency()));
+    if (runs <= 1) {
+      render(0, batches, out);
+      return out;
     }
+    std::vector<std::string> rendered(runs - 1);
+    std::vector<std::exception_ptr> failures(runs - 1);
+    std::vector<std::thread> threads;
+    struct JoinAll {  // also when rendering here throws
+      std::vector<std::thread>& threads;
+      ~JoinAll() {
+        for (auto& t : threads)
+          if (t.joinable()) t.join();
+      }
+    } join_all{threads};
+    size_t run = 1;
+    try {
+      for (; run < runs; ++run)
+        threads.emplace_back([&, run] {
+          try {
+            render(run * batches / runs, (run + 1) * batches / runs, rendered[run - 1]);
+          } catch (...) {
+            failures[run - 1] = std::current_exception();
+          }
+        });
+    } catch (const std::system_error&) {
+      // No more threads to be had: the runs not started are rendered here.
+    }
+    render(0, batches / runs, out);
+    for (size_t r = run; r < runs; ++r) render(r * batches / runs, (r + 1) * batches / runs, rendered[r - 1]);
+    for (auto& t : threads) t.join();
+    for (const auto& failure : failures)
+      if (failure) std::rethrow_exception(failure);
+    size_t total = out.size();
+    for (const auto& part : rendered) total += part.size();
+    out.reserve(total);
+    for (const auto& part : rendered) out += part;
     return out;
   }
 

@@ -177,6 +177,30 @@ TEST(FileSinkTest, AllRecordBatchesOfABatchGoToOneFile) {
   EXPECT_EQ(ReadFile(dir / "part-00004.jsonl"), "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
 }
 
+// Record batches are rendered in contiguous runs on several threads (one per
+// core): the file keeps their order, with one header.
+TEST(FileSinkTest, ManyRecordBatchesKeepTheirOrderInTheFile) {
+  for (const char* format : {"csv", "jsonl"}) {
+    SCOPED_TRACE(format);
+    TempDir dir;
+    auto sink = NewSink(dir.path(), "n BIGINT", {{"format", std::string(format)}, {"header", true}});
+    ASSERT_TRUE(sink);
+    std::vector<RecordBatchPtr> batches;
+    std::string expected = std::string(format) == "csv" ? "n\n" : "";
+    int n = 0;
+    for (int b = 0; b < 13; ++b) {
+      std::vector<std::vector<std::string>> rows;
+      for (int r = 0; r < b % 4; ++r, ++n) {  // 0 to 3 rows, some batches empty
+        rows.push_back({std::to_string(n)});
+        expected += std::string(format) == "csv" ? std::to_string(n) + "\n" : "{\"n\":" + std::to_string(n) + "}\n";
+      }
+      batches.push_back(MakeBatch("n BIGINT", rows));
+    }
+    ASSERT_TRUE(sink->AddBatch(MakeBatchData(0, batches)).ok());
+    EXPECT_EQ(ReadFile(dir / (std::string("part-00000.") + format)), expected);
+  }
+}
+
 TEST(FileSinkTest, FileNamesArePaddedToFiveDigitsAndGrowBeyond) {
   TempDir dir;
   auto sink = NewSink(dir.path(), "n BIGINT", {{"format", std::string("csv")}});
