@@ -122,9 +122,9 @@ Status SyncDirectory(const std::string& dir) {
   return Status::OK();
 }
 
-// Writes `contents` to a new file at `path` and fsyncs it. On failure the
+// Writes `pieces`, one after the other, to a new file at `path` and fsyncs it. On failure the
 // file is removed, so no partial file stays behind.
-Status WriteAndSyncFile(const std::string& path, std::string_view contents) {
+Status WriteAndSyncFile(const std::string& path, const std::vector<std::string_view>& pieces) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create '" + path + "'", errno);
   auto fail = [&](const std::string& what) {
@@ -133,14 +133,16 @@ Status WriteAndSyncFile(const std::string& path, std::string_view contents) {
     ::unlink(path.c_str());
     return ErrnoError(what + " '" + path + "'", error_number);
   };
-  size_t written = 0;
-  while (written < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("cannot write");
+  for (std::string_view contents : pieces) {
+    size_t written = 0;
+    while (written < contents.size()) {
+      ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return fail("cannot write");
+      }
+      written += static_cast<size_t>(n);
     }
-    written += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0) return fail("cannot sync");
   if (::close(fd) != 0) {
@@ -151,14 +153,14 @@ Status WriteAndSyncFile(const std::string& path, std::string_view contents) {
   return Status::OK();
 }
 
-// Writes `contents` to `final_path` atomically: a temporary file in the same
+// Writes `pieces` as one file `final_name` atomically: a temporary file in the same
 // directory, fsync, rename over any earlier file, then fsync the directory so
 // the rename survives a crash.
 Status WriteFileAtomically(const std::string& dir, const std::string& temp_name, const std::string& final_name,
-                           std::string_view contents) {
+                           const std::vector<std::string_view>& pieces) {
   const std::string final_path = dir + "/" + final_name;
   const std::string temp_path = dir + "/" + temp_name;
-  SLUICE_RETURN_IF_ERROR(WriteAndSyncFile(temp_path, contents));
+  SLUICE_RETURN_IF_ERROR(WriteAndSyncFile(temp_path, pieces));
   if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
     int error_number = errno;
     ::unlink(temp_path.c_str());
@@ -712,8 +714,8 @@ class FileSink final : public Sink {
   // commit point of the batch for manifest readers. Runs after the part file
   // is durable, so an entry never names a file that a crash could lose.
   Status CommitBatch(int64_t batch_id, const std::vector<CommittedFile>& files) {
-    return WriteFileAtomically(ManifestDir(dir_), ManifestTempName(batch_id), ManifestEntryName(batch_id),
-                               EncodeManifestEntry(batch_id, files));
+    const std::string entry = EncodeManifestEntry(batch_id, files);
+    return WriteFileAtomically(ManifestDir(dir_), ManifestTempName(batch_id), ManifestEntryName(batch_id), {entry});
   }
 
   // An empty batch writes no part file, so one with its name can only be an
@@ -728,27 +730,23 @@ class FileSink final : public Sink {
     return SyncDirectory(dir_);
   }
 
-  // The part file's bytes. The engine calls sinks on one thread after the
-  // parallel part of a batch, so the record batches are rendered on up to
-  // one thread per core, in contiguous runs, and joined in order.
-  std::string Encode(const BatchData& data) const {
-    std::string out;
+  // The part file's bytes, as runs to write one after the other. The engine
+  // calls sinks on one thread after the parallel part of a batch, so the
+  // record batches are rendered on up to one thread per core, in contiguous
+  // runs (written in order, never joined into one more copy).
+  std::vector<std::string> Encode(const BatchData& data) const {
+    const size_t batches = data.batches.size();
+    const size_t runs = std::max<size_t>(1, std::min<size_t>(batches, std::thread::hardware_concurrency()));
+    std::vector<std::string> rendered(runs);
     if (format_ == FileFormat::kCsv && csv_header_)
-      AppendCsvHeader(out, data.schema ? *data.schema : input_schema_, csv_delimiter_);
-    const auto render = [&](size_t first, size_t last, std::string& into) {
-      for (size_t b = first; b < last; ++b) {
-        if (format_ == FileFormat::kCsv) AppendCsvLines(into, *data.batches[b], csv_delimiter_);
-        else AppendJsonLines(into, *data.batches[b]);
+      AppendCsvHeader(rendered[0], data.schema ? *data.schema : input_schema_, csv_delimiter_);
+    const auto render = [&](size_t run) {
+      for (size_t b = run * batches / runs; b < (run + 1) * batches / runs; ++b) {
+        if (format_ == FileFormat::kCsv) AppendCsvLines(rendered[run], *data.batches[b], csv_delimiter_);
+        else AppendJsonLines(rendered[run], *data.batches[b]);
       }
     };
-    const size_t batches = data.batches.size();
-    const size_t runs = std::min<size_t>(batches, std::max(1u, std::thread::hardware_concurrency()));
-    if (runs <= 1) {
-      render(0, batches, out);
-      return out;
-    }
-    std::vector<std::string> rendered(runs - 1);
-    std::vector<std::exception_ptr> failures(runs - 1);
+    std::vector<std::exception_ptr> failures(runs);
     std::vector<std::thread> threads;
     struct JoinAll {  // also when rendering here throws
       std::vector<std::thread>& threads;
@@ -762,32 +760,31 @@ class FileSink final : public Sink {
       for (; run < runs; ++run)
         threads.emplace_back([&, run] {
           try {
-            render(run * batches / runs, (run + 1) * batches / runs, rendered[run - 1]);
+            render(run);
           } catch (...) {
-            failures[run - 1] = std::current_exception();
+            failures[run] = std::current_exception();
           }
         });
     } catch (const std::system_error&) {
       // No more threads to be had: the runs not started are rendered here.
     }
-    render(0, batches / runs, out);
-    for (size_t r = run; r < runs; ++r) render(r * batches / runs, (r + 1) * batches / runs, rendered[r - 1]);
+    render(0);
+    for (size_t r = run; r < runs; ++r) render(r);
     for (auto& t : threads) t.join();
     for (const auto& failure : failures)
       if (failure) std::rethrow_exception(failure);
-    size_t total = out.size();
-    for (const auto& part : rendered) total += part.size();
-    out.reserve(total);
-    for (const auto& part : rendered) out += part;
-    return out;
+    return rendered;
   }
 
   // Writes the batch's part file atomically, replacing an uncommitted attempt
   // of the same batch. Returns what its manifest line records.
-  Result<CommittedFile> WritePartFile(int64_t batch_id, const std::string& contents) {
+  Result<CommittedFile> WritePartFile(int64_t batch_id, const std::vector<std::string>& runs) {
     const std::string name = PartFileName(batch_id, format_);
-    SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir_, TempFileName(name), name, contents));
-    return CommittedFile{name, static_cast<int64_t>(contents.size())};
+    std::vector<std::string_view> pieces(runs.begin(), runs.end());
+    int64_t size = 0;
+    for (const auto& run : runs) size += static_cast<int64_t>(run.size());
+    SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir_, TempFileName(name), name, pieces));
+    return CommittedFile{name, size};
   }
 
   std::string dir_;
