@@ -74,13 +74,6 @@ std::string TempPathFor(const std::string& path) {
 }
 
 // Parses "<digits><suffix>" into a version; false for any other name.
-bool ParseVersionedName(std::string_view name, std::string_view suffix, int64_t* version) {
-  if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
-  std::string_view digits = name.substr(0, name.size() - suffix.size());
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), *version);
-  return ec == std::errc() && end == digits.data() + digits.size();
-}
 
 // A file descriptor closed on destruction.
 class UniqueFd {
@@ -516,52 +509,6 @@ Result<SnapshotTrailer> VerifySnapshotFile(const std::string& path, int64_t vers
   if (crc != trailer.data_crc) return fail(Corrupt(path, "its data does not match its checksum"));
   if (copy_to && ::fsync(out.get()) != 0) return fail(Errno("cannot fsync", *copy_to));
   return trailer;
-}
-
-bool CheckpointListing::HasSnapshot(int64_t version) const {
-  return std::binary_search(snapshot_versions.begin(), snapshot_versions.end(), version);
-}
-
-bool CheckpointListing::HasDelta(int64_t version) const {
-  return std::binary_search(delta_versions.begin(), delta_versions.end(), version);
-}
-
-int64_t CheckpointListing::NewestSnapshotAtOrBefore(int64_t version) const {
-  auto it = std::upper_bound(snapshot_versions.begin(), snapshot_versions.end(), version);
-  return it == snapshot_versions.begin() ? 0 : *std::prev(it);
-}
-
-int64_t CheckpointListing::NewestVersion() const {
-  int64_t newest = 0;
-  if (!snapshot_versions.empty()) newest = snapshot_versions.back();
-  if (!delta_versions.empty()) newest = std::max(newest, delta_versions.back());
-  return newest;
-}
-
-Result<CheckpointListing> ListCheckpointDir(const std::string& dir) {
-  CheckpointListing listing;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return listing;
-    return Status::IOError("cannot list state store directory " + dir + ": " + ec.message());
-  }
-  listing.dir_exists = true;
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    int64_t version = 0;
-    if (ParseVersionedName(name, ".mdb", &version)) listing.snapshot_versions.push_back(version);
-    else if (ParseVersionedName(name, ".delta", &version)) listing.delta_versions.push_back(version);
-    else if (name.starts_with(".") && name.ends_with(".tmp")) {
-      std::string_view inner = std::string_view(name).substr(1, name.size() - 1 - 4);
-      if (ParseVersionedName(inner, ".mdb", &version) || ParseVersionedName(inner, ".delta", &version))
-        listing.temp_files.push_back({version, it->path().string()});
-    }
-  }
-  if (ec) return Status::IOError("cannot list state store directory " + dir + ": " + ec.message());
-  std::sort(listing.snapshot_versions.begin(), listing.snapshot_versions.end());
-  std::sort(listing.delta_versions.begin(), listing.delta_versions.end());
-  return listing;
 }
 
 }  // namespace sluice::state_lmdb

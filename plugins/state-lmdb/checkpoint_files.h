@@ -36,8 +36,9 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/status.h"
 #include "sluice/durable_file.h"
+#include "sluice/status.h"
+#include "sluice/versioned_files.h"
 
 namespace sluice::state_lmdb {
 
@@ -83,22 +84,10 @@ Result<SnapshotTrailer> VerifySnapshotFile(const std::string& path, int64_t vers
                                            const std::string* copy_to = nullptr);
 
 // The snapshot and delta files found in a checkpoint directory.
-struct CheckpointListing {
-  bool dir_exists = false;
-  std::vector<int64_t> snapshot_versions;  // ascending
-  std::vector<int64_t> delta_versions;     // ascending
-  struct TempFile {
-    int64_t version;
-    std::string path;
-  };
-  std::vector<TempFile> temp_files;  // interrupted or in-progress writes
-  bool HasSnapshot(int64_t version) const;
-  bool HasDelta(int64_t version) const;
-  // The newest snapshot at or before `version`, or 0 (the empty version) if none.
-  int64_t NewestSnapshotAtOrBefore(int64_t version) const;
-  int64_t NewestVersion() const;  // 0 when there are no files
-};
-Result<CheckpointListing> ListCheckpointDir(const std::string& dir);
+using CheckpointListing = VersionedFiles;
+inline Result<CheckpointListing> ListCheckpointDir(const std::string& dir) {
+  return ListVersionedFiles(dir, ".mdb", ".delta");
+}
 
 // Removes the files (full paths; an absent one is fine), then fsyncs `dir` once.
 

@@ -409,7 +409,7 @@ class MemoryStateStoreProvider final : public StateStoreProvider {
     return Guarded([&]() -> Status {
       std::string dir = id.Dir();
       SLUICE_ASSIGN_OR_RETURN(StateDirListing listing, ListStateDir(dir));
-      int64_t base = NewestSnapshotAtOrBefore(listing, oldest_to_keep);
+      int64_t base = listing.NewestSnapshotAtOrBefore(oldest_to_keep);
       // Without a snapshot at or before oldest_to_keep every delta is still needed.
       if (base == 0) return Status::OK();
       std::vector<std::string> unneeded;
@@ -430,16 +430,6 @@ class MemoryStateStoreProvider final : public StateStoreProvider {
   }
 
  private:
-  static int64_t NewestSnapshotAtOrBefore(const StateDirListing& listing, int64_t version) {
-    const auto& snapshots = listing.snapshot_versions;
-    auto it = std::upper_bound(snapshots.begin(), snapshots.end(), version);
-    return it == snapshots.begin() ? 0 : *std::prev(it);
-  }
-
-  static bool HasDelta(const StateDirListing& listing, int64_t version) {
-    return std::binary_search(listing.delta_versions.begin(), listing.delta_versions.end(), version);
-  }
-
   // Newest snapshot at or before `version`, then every delta after it, in order.
   Result<LoadedState> LoadFromDisk(const std::string& dir, int64_t version) {
     SLUICE_ASSIGN_OR_RETURN(StateDirListing listing, ListStateDir(dir));
@@ -452,12 +442,12 @@ class MemoryStateStoreProvider final : public StateStoreProvider {
     if (version == 0) return state;
 
     std::string what = "version " + std::to_string(version) + " of state store " + dir;
-    int64_t base = NewestSnapshotAtOrBefore(listing, version);
-    if (base != version && !HasDelta(listing, version))
+    int64_t base = listing.NewestSnapshotAtOrBefore(version);
+    if (base != version && !listing.HasDelta(version))
       return Status::NotFound(what + " does not exist: there is no " + DeltaFileName(version) + " or " +
                               SnapshotFileName(version) + " (never committed, or purged)");
     for (int64_t v = base + 1; v <= version; ++v)
-      if (!HasDelta(listing, v)) return Status::NotFound(what + " needs " + DeltaFileName(v) + ", which is missing");
+      if (!listing.HasDelta(v)) return Status::NotFound(what + " needs " + DeltaFileName(v) + ", which is missing");
 
     if (base > 0) {
       // Snapshot keys arrive in ascending order, so each insert is at the end.

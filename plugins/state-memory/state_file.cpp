@@ -61,13 +61,6 @@ uint64_t GetLittleEndian(const char* in, int bytes) {
 const char* KindName(StateFileKind kind) { return kind == StateFileKind::kDelta ? "delta" : "snapshot"; }
 
 // Parses "<digits><suffix>" into a version; false for any other name.
-bool ParseVersionedName(std::string_view name, std::string_view suffix, int64_t* version) {
-  if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
-  std::string_view digits = name.substr(0, name.size() - suffix.size());
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), *version);
-  return ec == std::errc() && end == digits.data() + digits.size();
-}
 
 // Sequential, checksummed reads of one state file. Every length read from the
 // file is checked against the bytes that remain before it is used, so a garbled
@@ -356,32 +349,6 @@ Status ReadStateFile(const std::string& path, StateFileKind kind, int64_t versio
     return reader.Corrupt("its end record counts " + std::to_string(stored_count) + " records, it holds " +
                           std::to_string(records));
   return reader.CheckTrailer();
-}
-
-Result<StateDirListing> ListStateDir(const std::string& dir) {
-  StateDirListing listing;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return listing;
-    return Status::IOError("cannot list state store directory " + dir + ": " + ec.message());
-  }
-  listing.dir_exists = true;
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    int64_t version = 0;
-    if (ParseVersionedName(name, ".delta", &version)) listing.delta_versions.push_back(version);
-    else if (ParseVersionedName(name, ".snapshot", &version)) listing.snapshot_versions.push_back(version);
-    else if (name.starts_with(".") && name.ends_with(".tmp")) {
-      std::string_view inner = std::string_view(name).substr(1, name.size() - 1 - 4);
-      if (ParseVersionedName(inner, ".delta", &version) || ParseVersionedName(inner, ".snapshot", &version))
-        listing.temp_files.push_back({version, it->path().string()});
-    }
-  }
-  if (ec) return Status::IOError("cannot list state store directory " + dir + ": " + ec.message());
-  std::sort(listing.delta_versions.begin(), listing.delta_versions.end());
-  std::sort(listing.snapshot_versions.begin(), listing.snapshot_versions.end());
-  return listing;
 }
 
 }  // namespace sluice::state_memory

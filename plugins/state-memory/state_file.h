@@ -22,8 +22,9 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/status.h"
 #include "sluice/durable_file.h"
+#include "sluice/status.h"
+#include "sluice/versioned_files.h"
 
 namespace sluice::state_memory {
 
@@ -78,17 +79,10 @@ using StateRecordFn = std::function<Status(std::string_view key, const std::stri
 Status ReadStateFile(const std::string& path, StateFileKind kind, int64_t version, const StateRecordFn& on_record);
 
 // The delta and snapshot files found in a store directory, by version.
-struct StateDirListing {
-  bool dir_exists = false;
-  std::vector<int64_t> delta_versions;     // ascending
-  std::vector<int64_t> snapshot_versions;  // ascending
-  struct TempFile {
-    int64_t version;
-    std::string path;
-  };
-  std::vector<TempFile> temp_files;  // ".<version>.delta.tmp" etc.: writes in progress or interrupted
-};
-Result<StateDirListing> ListStateDir(const std::string& dir);
+using StateDirListing = VersionedFiles;
+inline Result<StateDirListing> ListStateDir(const std::string& dir) {
+  return ListVersionedFiles(dir, ".snapshot", ".delta");
+}
 
 // Removes the files (full paths; an absent one is fine), then fsyncs `dir` once.
 
