@@ -28,6 +28,11 @@ struct ConsumerDeleter {
 };
 using ConsumerPtr = std::unique_ptr<rd_kafka_t, ConsumerDeleter>;
 
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* topic) const { rd_kafka_topic_destroy(topic); }
+};
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+
 struct PartitionListDeleter {
   void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
 };

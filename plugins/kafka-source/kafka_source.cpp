@@ -277,13 +277,13 @@ class KafkaSource : public Source {
 
   Result<std::optional<Offset>> LatestOffset(const std::optional<Offset>& start, ReadLimit limit) override {
     SLUICE_RETURN_IF_ERROR(Connect());
+    SLUICE_ASSIGN_OR_RETURN(auto partitions, CurrentPartitions());
     PartitionOffsets from;
     if (start) {
       SLUICE_ASSIGN_OR_RETURN(from, ParseOffsets(*start));
     } else {
-      SLUICE_ASSIGN_OR_RETURN(from, InitialOffsets());
+      SLUICE_ASSIGN_OR_RETURN(from, InitialOffsets(&partitions));
     }
-    SLUICE_ASSIGN_OR_RETURN(auto partitions, CurrentPartitions());
     PartitionOffsets end = from;
     for (const TopicPartition& tp : partitions) {
       std::optional<int64_t> cap;
@@ -325,6 +325,9 @@ class KafkaSource : public Source {
   Status PrepareForAvailableNow() override {
     SLUICE_RETURN_IF_ERROR(Connect());
     SLUICE_ASSIGN_OR_RETURN(auto partitions, CurrentPartitions());
+    // The first trigger follows at once and may use this discovery: another
+    // metadata request right after one often waits ~40 ms in librdkafka.
+    discovered_for_first_trigger_ = partitions;
     PartitionOffsets snapshot;
     for (const TopicPartition& tp : partitions) {
       SLUICE_ASSIGN_OR_RETURN(Watermarks marks, QueryWatermarks(metadata_client_.get(), tp, settings_.request_timeout));
@@ -384,6 +387,7 @@ class KafkaSource : public Source {
     fetching_.clear();
     idle_readers_.clear();
     commit_client_.reset();
+    known_topics_.clear();  // before their client
     metadata_client_.reset();
   }
 
@@ -466,6 +470,41 @@ class KafkaSource : public Source {
   }
 
   Result<std::vector<TopicPartition>> CurrentPartitions() {
+    if (discovered_for_first_trigger_) {
+      std::vector<TopicPartition> partitions = std::move(*discovered_for_first_trigger_);
+      discovered_for_first_trigger_.reset();
+      return partitions;
+    }
+    SLUICE_ASSIGN_OR_RETURN(std::vector<TopicPartition> partitions, DiscoverCurrentPartitions());
+    SLUICE_RETURN_IF_ERROR(KnowTopics(partitions));
+    return partitions;
+  }
+
+  // Makes the metadata client hold a handle of every topic it will query, and
+  // loads their leaders once. Without it the first watermark query of a
+  // topic finds no leader in librdkafka's cache, asks for one, and waits out
+  // librdkafka's pause between metadata requests (about 40 ms) first.
+  Status KnowTopics(const std::vector<TopicPartition>& partitions) {
+    bool added = false;
+    for (const TopicPartition& tp : partitions) {
+      if (known_topics_.count(tp.topic)) continue;
+      rd_kafka_topic_t* topic = rd_kafka_topic_new(metadata_client_.get(), tp.topic.c_str(), nullptr);
+      if (topic == nullptr) return KafkaError(tp, "cannot create a topic handle", rd_kafka_last_error());
+      known_topics_.emplace(tp.topic, TopicPtr(topic));
+      added = true;
+    }
+    if (!added) return Status::OK();
+    const rd_kafka_metadata_t* metadata = nullptr;
+    // all_topics = 0: the topics this client holds handles of, and no others.
+    rd_kafka_resp_err_t err = rd_kafka_metadata(metadata_client_.get(), 0, nullptr, &metadata,
+                                                static_cast<int>(settings_.request_timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return Status::IOError(std::string("kafka source: cannot read topic metadata: ") + rd_kafka_err2str(err));
+    rd_kafka_metadata_destroy(metadata);
+    return Status::OK();
+  }
+
+  Result<std::vector<TopicPartition>> DiscoverCurrentPartitions() {
     switch (settings_.subscription) {
       case Settings::Subscription::kAssign:
         return settings_.assignment;
@@ -487,7 +526,8 @@ class KafkaSource : public Source {
   // Where the first batch starts. Resolved once (startingOffsets against the
   // partitions that exist then) and kept in the checkpoint, so that a restart
   // before the first commit replays the same range even with "latest".
-  Result<PartitionOffsets> InitialOffsets() {
+  // `current`: the partitions the caller just discovered, if it did.
+  Result<PartitionOffsets> InitialOffsets(const std::vector<TopicPartition>* current = nullptr) {
     if (initial_offsets_) return *initial_offsets_;
     const std::string path = checkpoint_dir_.empty() ? "" : checkpoint_dir_ + "/" + kInitialOffsetsFile;
     if (!path.empty() && std::filesystem::exists(path)) {
@@ -499,7 +539,12 @@ class KafkaSource : public Source {
       initial_offsets_ = std::move(stored).value();
       return *initial_offsets_;
     }
-    SLUICE_ASSIGN_OR_RETURN(auto partitions, CurrentPartitions());
+    std::vector<TopicPartition> partitions;
+    if (current) {
+      partitions = *current;
+    } else {
+      SLUICE_ASSIGN_OR_RETURN(partitions, CurrentPartitions());
+    }
     PartitionOffsets offsets;
     const OffsetSpec& spec = settings_.starting_offsets;
     if (spec.kind == OffsetSpec::Kind::kExplicit) {
@@ -684,9 +729,11 @@ class KafkaSource : public Source {
   Settings settings_;
   SchemaPtr schema_;
   ConsumerPtr metadata_client_;  // discovery and watermarks, executor thread only
+  std::map<std::string, TopicPtr> known_topics_;  // handles held by metadata_client_ (KnowTopics)
   ConsumerPtr commit_client_;    // lag-monitoring commits, executor thread only
   std::optional<PartitionOffsets> initial_offsets_;
   std::optional<PartitionOffsets> available_now_end_;
+  std::optional<std::vector<TopicPartition>> discovered_for_first_trigger_;  // PrepareForAvailableNow's
   std::mutex readers_mu_;
   std::vector<ConsumerPtr> idle_readers_;  // reused across pieces and batches
   std::map<std::string, ConsumerPtr> fetching_;  // piece -> reader assigned by StartFetching
