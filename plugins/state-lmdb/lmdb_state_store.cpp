@@ -450,12 +450,7 @@ class LmdbStateStore final : public StateStore {
     }
     if (env.newest_version_on_disk >= version) {
       SLUICE_ASSIGN_OR_RETURN(CheckpointListing listing, ListCheckpointDir(dir_));
-      std::vector<std::string> stale;
-      for (int64_t v : listing.snapshot_versions)
-        if (v >= version) stale.push_back(FileIn(dir_, SnapshotFileName(v)));
-      for (int64_t v : listing.delta_versions)
-        if (v >= version) stale.push_back(FileIn(dir_, DeltaFileName(v)));
-      SLUICE_RETURN_IF_ERROR(RemoveFilesDurably(dir_, stale));
+      SLUICE_RETURN_IF_ERROR(RemoveFilesDurably(dir_, listing.PathsFrom(version)));
     }
     // From here on a file of `version` may exist, whatever happens next.
     env.newest_version_on_disk = version;
@@ -543,15 +538,8 @@ class LmdbStateStoreProvider final : public StateStoreProvider {
       int64_t base = listing.NewestSnapshotAtOrBefore(oldest_to_keep);
       // Without a snapshot at or before oldest_to_keep every delta is still needed.
       if (base == 0) return Status::OK();
-      std::vector<std::string> unneeded;
-      for (int64_t v : listing.snapshot_versions)
-        if (v < base) unneeded.push_back(FileIn(dir, SnapshotFileName(v)));
-      for (int64_t v : listing.delta_versions)
-        if (v < base) unneeded.push_back(FileIn(dir, DeltaFileName(v)));
-      for (const auto& temp : listing.temp_files)
-        if (temp.version < base) unneeded.push_back(temp.path);
       trusted_->ForgetOlderThan(dir, base);
-      return RemoveFilesDurably(dir, unneeded);
+      return RemoveFilesDurably(dir, listing.PathsBefore(base));
     });
   }
 

@@ -348,12 +348,7 @@ class MemoryStateStore final : public StateStore {
   // uncommitted history. A stale snapshot would otherwise win over the new delta.
   Status RemoveVersionsFrom(int64_t version) {
     SLUICE_ASSIGN_OR_RETURN(StateDirListing listing, ListStateDir(dir_));
-    std::vector<std::string> stale;
-    for (int64_t v : listing.delta_versions)
-      if (v >= version) stale.push_back(VersionFile(dir_, DeltaFileName(v)));
-    for (int64_t v : listing.snapshot_versions)
-      if (v >= version) stale.push_back(VersionFile(dir_, SnapshotFileName(v)));
-    return RemoveFilesDurably(dir_, stale);
+    return RemoveFilesDurably(dir_, listing.PathsFrom(version));
   }
 
   std::shared_ptr<StateCache> cache_;
@@ -412,15 +407,8 @@ class MemoryStateStoreProvider final : public StateStoreProvider {
       int64_t base = listing.NewestSnapshotAtOrBefore(oldest_to_keep);
       // Without a snapshot at or before oldest_to_keep every delta is still needed.
       if (base == 0) return Status::OK();
-      std::vector<std::string> unneeded;
-      for (int64_t v : listing.delta_versions)
-        if (v < base) unneeded.push_back(VersionFile(dir, DeltaFileName(v)));
-      for (int64_t v : listing.snapshot_versions)
-        if (v < base) unneeded.push_back(VersionFile(dir, SnapshotFileName(v)));
-      for (const auto& temp : listing.temp_files)
-        if (temp.version < base) unneeded.push_back(temp.path);
       cache_->DropOlderThan(dir, base);
-      return RemoveFilesDurably(dir, unneeded);
+      return RemoveFilesDurably(dir, listing.PathsBefore(base));
     });
   }
 
@@ -436,9 +424,7 @@ class MemoryStateStoreProvider final : public StateStoreProvider {
     LoadedState state;
     state.version = version;
     state.dir_exists = listing.dir_exists;
-    if (!listing.delta_versions.empty()) state.newest_version_on_disk = listing.delta_versions.back();
-    if (!listing.snapshot_versions.empty())
-      state.newest_version_on_disk = std::max(state.newest_version_on_disk, listing.snapshot_versions.back());
+    state.newest_version_on_disk = listing.NewestVersion();
     if (version == 0) return state;
 
     std::string what = "version " + std::to_string(version) + " of state store " + dir;

@@ -61,6 +61,19 @@ TEST(VersionedFiles, ListsEachKindInVersionOrderAndTheInterruptedWrites) {
   EXPECT_EQ(listing->NewestSnapshotAtOrBefore(9), 2);
   EXPECT_EQ(listing->NewestSnapshotAtOrBefore(10), 10);
   EXPECT_EQ(listing->NewestVersion(), 11);
+
+  const std::string d = dir.path().string() + "/";
+  auto names = [](std::vector<std::string> paths) {
+    std::sort(paths.begin(), paths.end());
+    return paths;
+  };
+  // A purge down to snapshot 10 removes everything older, interrupted writes included.
+  EXPECT_EQ(names(listing->PathsBefore(10)), names({d + "2.snapshot", d + "3.delta", d + "9.delta"}));
+  // A replay of version 10 removes the files of 10 and later, not the interrupted writes.
+  EXPECT_EQ(names(listing->PathsFrom(10)), names({d + "10.snapshot", d + "11.delta"}));
+  EXPECT_EQ(names(listing->PathsBefore(13)),
+            names({d + "2.snapshot", d + "10.snapshot", d + "3.delta", d + "9.delta", d + "11.delta",
+                   d + ".10.snapshot.tmp", d + ".12.delta.tmp"}));
 }
 
 TEST(VersionedFiles, AMissingDirectoryIsEmptyAndAFileIsAnError) {

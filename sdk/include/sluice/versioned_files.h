@@ -30,6 +30,8 @@ inline bool ParseVersionedName(std::string_view name, std::string_view suffix, i
 
 // The snapshot and delta files of one store directory, by version.
 struct VersionedFiles {
+  std::string dir;
+  std::string snapshot_suffix, delta_suffix;
   bool dir_exists = false;
   std::vector<int64_t> snapshot_versions;  // ascending
   std::vector<int64_t> delta_versions;     // ascending
@@ -55,6 +57,30 @@ struct VersionedFiles {
     int64_t newest = snapshot_versions.empty() ? 0 : snapshot_versions.back();
     return delta_versions.empty() ? newest : std::max(newest, delta_versions.back());
   }
+  // Every file of a version below `version`, interrupted writes included:
+  // what a purge down to the snapshot `version` removes.
+  std::vector<std::string> PathsBefore(int64_t version) const {
+    std::vector<std::string> paths = Paths([&](int64_t v) { return v < version; });
+    for (const TempFile& temp : temp_files)
+      if (temp.version < version) paths.push_back(temp.path);
+    return paths;
+  }
+  // The snapshot and delta files of `version` and later: an earlier,
+  // uncommitted history that a replay of `version` must remove first.
+  std::vector<std::string> PathsFrom(int64_t version) const {
+    return Paths([&](int64_t v) { return v >= version; });
+  }
+
+ private:
+  template <typename Wanted>
+  std::vector<std::string> Paths(Wanted wanted) const {
+    std::vector<std::string> paths;
+    for (int64_t v : snapshot_versions)
+      if (wanted(v)) paths.push_back(dir + "/" + std::to_string(v) + snapshot_suffix);
+    for (int64_t v : delta_versions)
+      if (wanted(v)) paths.push_back(dir + "/" + std::to_string(v) + delta_suffix);
+    return paths;
+  }
 };
 
 // Lists `dir` (a missing directory is an empty listing, dir_exists false).
@@ -62,6 +88,9 @@ inline Result<VersionedFiles> ListVersionedFiles(const std::string& dir, std::st
                                                  std::string_view delta_suffix) {
   namespace fs = std::filesystem;
   VersionedFiles listing;
+  listing.dir = dir;
+  listing.snapshot_suffix = snapshot_suffix;
+  listing.delta_suffix = delta_suffix;
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec) {
