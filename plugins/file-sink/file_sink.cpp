@@ -61,8 +61,8 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -746,33 +746,14 @@ class FileSink final : public Sink {
         else AppendJsonLines(rendered[run], *data.batches[b]);
       }
     };
-    std::vector<std::exception_ptr> failures(runs);
-    std::vector<std::thread> threads;
-    struct JoinAll {  // also when rendering here throws
-      std::vector<std::thread>& threads;
-      ~JoinAll() {
-        for (auto& t : threads)
-          if (t.joinable()) t.join();
-      }
-    } join_all{threads};
-    size_t run = 1;
-    try {
-      for (; run < runs; ++run)
-        threads.emplace_back([&, run] {
-          try {
-            render(run);
-          } catch (...) {
-            failures[run] = std::current_exception();
-          }
-        });
-    } catch (const std::system_error&) {
-      // No more threads to be had: the runs not started are rendered here.
-    }
+    // async | deferred: a run whose thread cannot be had is rendered here, at
+    // get(); get() also rethrows a run's exception, and a future started with
+    // std::async joins its thread even when this frame unwinds.
+    std::vector<std::future<void>> others;
+    for (size_t run = 1; run < runs; ++run)
+      others.push_back(std::async(std::launch::async | std::launch::deferred, render, run));
     render(0);
-    for (size_t r = run; r < runs; ++r) render(r);
-    for (auto& t : threads) t.join();
-    for (const auto& failure : failures)
-      if (failure) std::rethrow_exception(failure);
+    for (auto& other : others) other.get();
     return rendered;
   }
 
