@@ -120,14 +120,14 @@ format = "jsonl"
   }
 
   // Starts `sluice run`, with SLUICE_CRASH_AT=`crash_at` if given.
-  pid_t Start(const std::string& crash_at = "") {
+  pid_t Start(const std::string& crash_at = "", const char* log_level = "warn") {
     std::string pipeline = Path("p.toml"), log = Path("runs.log");
     pid_t pid = fork();
     if (pid == 0) {
       if (!crash_at.empty()) setenv("SLUICE_CRASH_AT", crash_at.c_str(), 1);
       if (!freopen(log.c_str(), "a", stderr)) _exit(126);
       if (!freopen("/dev/null", "w", stdout)) _exit(126);
-      execl(SLUICE_TEST_SLUICE_BIN, "sluice", "--plugin-dir", SLUICE_TEST_PLUGIN_DIR, "--log-level", "warn", "run",
+      execl(SLUICE_TEST_SLUICE_BIN, "sluice", "--plugin-dir", SLUICE_TEST_PLUGIN_DIR, "--log-level", log_level, "run",
             pipeline.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -142,6 +142,21 @@ format = "jsonl"
   }
 
   int RunToEnd() { return Wait(Start()); }
+
+  // Whether the process ended, without reaping it (Wait still can).
+  static bool Ended(pid_t pid) {
+    siginfo_t info{};
+    return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+  }
+
+  // How many runs logged "starting query" so far (runs started with log level info).
+  size_t QueryStarts() {
+    const std::string log = ReadFile(Path("runs.log"));
+    size_t count = 0;
+    for (size_t at = log.find("starting query"); at != std::string::npos; at = log.find("starting query", at + 1))
+      ++count;
+    return count;
+  }
 
   // Every row of every file the sink's manifest names, sorted.
   std::vector<std::string> CommittedRows() {
@@ -345,7 +360,12 @@ void RecoveryTest::RandomKills(int default_kills) {
     // New input keeps every restart busy: planning, reading and writing.
     AddInputFile(file++, rows(rng));
     if (rng() % 2) AddInputFile(file++, rows(rng));
-    pid_t pid = Start();
+    const size_t starts_before = QueryStarts();
+    pid_t pid = Start("", "info");
+    // The random instant counts from the query's start ("starting query" in
+    // the log), so a slow process start on a loaded machine does not push
+    // every kill before the first batch.
+    testing::WaitUntil([&] { return QueryStarts() > starts_before || Ended(pid); });
     // The kill lands at a random instant of the run: this wait is the
     // randomised moment, not a synchronisation.
     std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
