@@ -38,7 +38,7 @@ class PartitionReadContext final : public ReadContext {
   // and `fused_consumers`); `source_nodes` the nodes of this source.
   PartitionReadContext(const QuerySource& source, int64_t batch_id, DeadLetterWriter* dead_letter,
                        Counters* counters, const std::vector<QueryNode>& nodes, const std::vector<bool>& keep,
-                       const std::vector<std::vector<size_t>>& fused_consumers, std::vector<size_t> source_nodes,
+                       const std::vector<std::vector<size_t>>& fused_consumers, const std::vector<size_t>& source_nodes,
                        const expr::EvalContext& eval)
       : source_(source),
         batch_id_(batch_id),
@@ -47,7 +47,7 @@ class PartitionReadContext final : public ReadContext {
         nodes_(nodes),
         keep_(keep),
         fused_consumers_(fused_consumers),
-        source_nodes_(std::move(source_nodes)),
+        source_nodes_(source_nodes),
         eval_(eval) {
     outputs.resize(nodes.size());
   }
@@ -111,7 +111,7 @@ class PartitionReadContext final : public ReadContext {
   const std::vector<QueryNode>& nodes_;
   const std::vector<bool>& keep_;
   const std::vector<std::vector<size_t>>& fused_consumers_;
-  std::vector<size_t> source_nodes_;
+  const std::vector<size_t>& source_nodes_;
   const expr::EvalContext& eval_;
 };
 
@@ -488,14 +488,10 @@ Status MicroBatchExecutor::ReadSources(int64_t batch_id, const std::vector<Sourc
   // steps run after the read, spread over all of its batches.
   const FusedPlan& plan = tasks.size() >= static_cast<size_t>(pool_.size()) ? fused_plan_ : unfused_plan_;
   stats.fused_steps = plan.fused;
-  for (auto& t : tasks) {
-    std::vector<size_t> source_nodes;
-    for (size_t n = 0; n < query_.nodes.size(); ++n)
-      if (query_.nodes[n].source == static_cast<int>(t.source)) source_nodes.push_back(n);
+  for (auto& t : tasks)
     t.ctx = std::make_unique<PartitionReadContext>(query_.sources[t.source], batch_id, dead_letters_[t.source].get(),
                                                    stats.counters[t.source].get(), query_.nodes, plan.keep,
-                                                   plan.fused_consumers, std::move(source_nodes), eval_ctx_);
-  }
+                                                   plan.fused_consumers, plan.source_nodes[t.source], eval_ctx_);
   Status read = pool_.ParallelFor(tasks.size(), [&](size_t k) {
     Task& t = tasks[k];
     return query_.sources[t.source].source->ReadPartition(t.partition, *t.ctx).WithContext(
@@ -528,6 +524,9 @@ MicroBatchExecutor::FusedPlan MicroBatchExecutor::BuildFusedPlan(bool fuse) cons
   plan.fused.assign(nodes.size(), false);
   plan.keep.assign(nodes.size(), false);
   plan.fused_consumers.assign(nodes.size(), {});
+  plan.source_nodes.assign(query_.sources.size(), {});
+  for (size_t n = 0; n < nodes.size(); ++n)
+    if (nodes[n].source >= 0) plan.source_nodes[static_cast<size_t>(nodes[n].source)].push_back(n);
   for (size_t n = 0; n < nodes.size() && fuse; ++n) {  // inputs come before their users
     const QueryNode& node = nodes[n];
     if (node.source >= 0 || node.watermark || node.aggregate || node.stateful) continue;

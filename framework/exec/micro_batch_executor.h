@@ -62,6 +62,7 @@ class MicroBatchExecutor {
     std::vector<bool> fused;                  // per node: runs as each record batch is read
     std::vector<bool> keep;                   // per node: its batches are needed after the read
     std::vector<std::vector<size_t>> fused_consumers;  // per node: fused steps reading it
+    std::vector<std::vector<size_t>> source_nodes;     // per source: its nodes
   };
   FusedPlan BuildFusedPlan(bool fuse) const;
 
