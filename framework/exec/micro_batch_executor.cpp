@@ -361,7 +361,7 @@ Status MicroBatchExecutor::Run() {
     }
     CrashPoint("executor:after-sinks");
     UpdateWatermark(stats);
-    int64_t commit_start = 0;
+    const int64_t commit_start = SteadyMicros();
     {
       CommittableBatch done{batch_id, global_watermark_ms_, {}, {}};
       for (size_t i = 0; i < query_.sources.size(); ++i) {
@@ -372,7 +372,6 @@ Status MicroBatchExecutor::Run() {
       }
       // With asynchronous state checkpoints, batch N is committed once its
       // state is durable, which the next batch waits for anyway; otherwise now.
-      commit_start = SteadyMicros();
       if (checkpoint_ && query_.state_provider && query_.state_provider->asynchronous()) {
         if (deferred_commit_) result = CommitBatch(*deferred_commit_);
         deferred_commit_ = std::move(done);
