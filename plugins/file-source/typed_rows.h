@@ -103,32 +103,6 @@ inline bool ParseBoolText(std::string_view s, bool* out) {
   return true;
 }
 
-// RFC 4648 base64 with padding, the spelling sinks use for BINARY in text
-// formats. Appends the decoded bytes to `out`; false if `in` is not base64.
-inline bool AppendBase64Decoded(std::string_view in, std::string& out) {
-  auto sextet = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (in.size() % 4 != 0) return false;
-  for (size_t i = 0; i < in.size(); i += 4) {
-    bool last = i + 4 == in.size();
-    int a = sextet(in[i]), b = sextet(in[i + 1]);
-    int c = (last && in[i + 2] == '=') ? -2 : sextet(in[i + 2]);
-    int d = (last && in[i + 3] == '=') ? -2 : sextet(in[i + 3]);
-    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) return false;
-    uint32_t n = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c < 0 ? 0 : c) << 6) | uint32_t(d < 0 ? 0 : d);
-    out.push_back(static_cast<char>(n >> 16));
-    if (c >= 0) out.push_back(static_cast<char>((n >> 8) & 0xff));
-    if (d >= 0) out.push_back(static_cast<char>(n & 0xff));
-  }
-  return true;
-}
-
 // ---- error messages (error path only) -------------------------------------
 
 inline std::string NotATypeError(const Field& field, std::string_view shown_value) {

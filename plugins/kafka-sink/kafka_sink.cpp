@@ -37,36 +37,6 @@ namespace {
 constexpr const char* kAtLeastOnce = "at_least_once";
 constexpr const char* kExactlyOnce = "exactly_once";
 
-// RFC 4648 base64 with padding, as sluice writes binary in text (value_format.h).
-std::optional<std::string> Base64Decode(std::string_view text) {
-  auto sextet = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    const int padding = last ? (text[i + 3] == '=') + (text[i + 2] == '=') : 0;
-    if (padding == 1 && text[i + 2] == '=') return std::nullopt;
-    uint32_t bits = 0;
-    for (int j = 0; j < 4 - padding; ++j) {
-      const int value = sextet(text[i + static_cast<size_t>(j)]);
-      if (value < 0) return std::nullopt;
-      bits |= static_cast<uint32_t>(value) << (18 - 6 * j);
-    }
-    out.push_back(static_cast<char>(bits >> 16));
-    if (padding < 2) out.push_back(static_cast<char>((bits >> 8) & 0xFF));
-    if (padding < 1) out.push_back(static_cast<char>(bits & 0xFF));
-  }
-  return out;
-}
-
 // Parses the headers column's JSON into `out`; returns why it is not valid.
 std::optional<std::string> ParseHeaders(std::string_view json, simdjson::ondemand::parser& parser,
                                         std::vector<RecordHeader>& out) {
@@ -87,8 +57,8 @@ std::optional<std::string> ParseHeaders(std::string_view json, simdjson::ondeman
           has_value = true;
           if (value.type() == simdjson::ondemand::json_type::null) continue;
           const std::string_view encoded = value.get_string();
-          header.value = Base64Decode(encoded);
-          if (!header.value) return "header \"" + header.key + "\" has a value that is not base64: \"" +
+          header.value.emplace();
+          if (!AppendBase64Decoded(encoded, *header.value)) return "header \"" + header.key + "\" has a value that is not base64: \"" +
                                     std::string(encoded) + "\"";
         }
       }

@@ -142,26 +142,6 @@ Schema KafkaSchema(bool include_headers) {
   return Schema(std::move(fields));
 }
 
-void AppendBase64(std::string& out, std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (size_t rest = in.size() - i; rest > 0) {
-    uint32_t n = uint32_t(uint8_t(in[i])) << 16;
-    if (rest == 2) n |= uint32_t(uint8_t(in[i + 1])) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-}
-
 // Column builders for one read piece; emits a batch every kPreferredBatchRows.
 class RowBatcher {
  public:

@@ -44,5 +44,20 @@ TEST(Base64, EncodesWithPadding) {
   EXPECT_EQ(Base64Encode("foo"), "Zm9v");
 }
 
+TEST(Base64, DecodesWhatItEncodesAndRefusesTheRest) {
+  for (std::string bytes : {std::string(""), std::string("f"), std::string("fo"), std::string("foo"),
+                            std::string("\0\xff\x10 binary", 10)}) {
+    std::string decoded = "kept:";
+    ASSERT_TRUE(AppendBase64Decoded(Base64Encode(bytes), decoded)) << bytes;
+    EXPECT_EQ(decoded, "kept:" + bytes);
+  }
+  std::string out;
+  EXPECT_FALSE(AppendBase64Decoded("Zg=", out));     // not a multiple of 4
+  EXPECT_FALSE(AppendBase64Decoded("Z===", out));    // too much padding
+  EXPECT_FALSE(AppendBase64Decoded("Zg=v", out));    // padding before data
+  EXPECT_FALSE(AppendBase64Decoded("Zg==Zm9v", out));  // padding before the end
+  EXPECT_FALSE(AppendBase64Decoded("Zm9!", out));    // not in the alphabet
+}
+
 }  // namespace
 }  // namespace sluice

@@ -166,10 +166,9 @@ inline std::string FormatDouble(double v) {
 }
 
 // Base64 (RFC 4648, with padding): how binary values are written in text formats.
-inline std::string Base64Encode(std::string_view in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
+inline void AppendBase64(std::string& out, std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  out.reserve(out.size() + (in.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
@@ -182,7 +181,38 @@ inline std::string Base64Encode(std::string_view in) {
     uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
     out += kAlphabet[n >> 18]; out += kAlphabet[(n >> 12) & 63]; out += kAlphabet[(n >> 6) & 63]; out += '=';
   }
+}
+
+inline std::string Base64Encode(std::string_view in) {
+  std::string out;
+  AppendBase64(out, in);
   return out;
+}
+
+// Appends the bytes base64 text `in` decodes to (RFC 4648, padding required);
+// false, with `out` partly written, if `in` is not such text.
+inline bool AppendBase64Decoded(std::string_view in, std::string& out) {
+  auto sextet = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.size() % 4 != 0) return false;
+  for (size_t i = 0; i < in.size(); i += 4) {
+    bool last = i + 4 == in.size();
+    int a = sextet(in[i]), b = sextet(in[i + 1]);
+    int c = (last && in[i + 2] == '=') ? -2 : sextet(in[i + 2]);
+    int d = (last && in[i + 3] == '=') ? -2 : sextet(in[i + 3]);
+    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) return false;
+    uint32_t n = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c < 0 ? 0 : c) << 6) | uint32_t(d < 0 ? 0 : d);
+    out.push_back(static_cast<char>(n >> 16));
+    if (c >= 0) out.push_back(static_cast<char>((n >> 8) & 0xff));
+    if (d >= 0) out.push_back(static_cast<char>(n & 0xff));
+  }
+  return true;
 }
 
 // Plain text of one cell: what the console and csv show. Null is "" here;
