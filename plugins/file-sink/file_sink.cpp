@@ -74,6 +74,7 @@
 #include <variant>
 #include <vector>
 
+#include "sluice/durable_file.h"
 #include "sluice/sluice.h"
 
 namespace sluice::file_sink {
@@ -112,15 +113,7 @@ std::string WithoutTrailingSlashes(std::string dir) {
 }
 
 // Makes a directory's entries (a rename, a new file) durable.
-Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open directory '" + dir + "' to sync it", errno);
-  int rc = ::fsync(fd);
-  int sync_errno = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError("cannot sync directory '" + dir + "'", sync_errno);
-  return Status::OK();
-}
+Status SyncDirectory(const std::string& dir) { return sluice::SyncDirectory(dir).WithContext("file sink"); }
 
 // Writes `pieces`, one after the other, to a new file at `path` and fsyncs it. On failure the
 // file is removed, so no partial file stays behind.

@@ -87,18 +87,6 @@ class UniqueFd {
   int fd_;
 };
 
-Status WriteAll(int fd, const char* p, size_t left, const std::string& path) {
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("cannot write", path);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
 
 // Reads exactly `size` bytes at `offset`; a short read means the file shrank.
 Status ReadAt(int fd, char* out, size_t size, uint64_t offset, const std::string& path) {

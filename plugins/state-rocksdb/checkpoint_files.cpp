@@ -71,18 +71,6 @@ bool IsPlainName(std::string_view name) {
          name.find(' ') == std::string_view::npos;
 }
 
-Status WriteAll(int fd, const char* p, size_t left, const std::string& path) {
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("cannot write", path);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
 
 // Closes a descriptor on every path out of a function.
 struct FdCloser {

@@ -54,6 +54,21 @@ inline Status CreateDirectoriesDurably(const std::string& dir) {
   return Status::OK();
 }
 
+// Writes all `size` bytes at `data` to `fd` (retrying short and interrupted
+// writes); `path` names the file in the error.
+inline Status WriteAll(int fd, const char* data, size_t size, const std::string& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return durable_detail::Errno("cannot write", path);
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
 // Writes `content` to `path` under a temporary name (".<name>.tmp" beside it),
 // fsyncs it, renames it over `path` and fsyncs the directory.
 inline Status WriteFileAtomically(const std::string& path, std::string_view content) {
@@ -63,18 +78,9 @@ inline Status WriteFileAtomically(const std::string& path, std::string_view cont
   std::string tmp = (target.parent_path() / ("." + target.filename().string() + ".tmp")).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return durable_detail::Errno("cannot create", tmp);
-  const char* p = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status st = durable_detail::Errno("cannot write", tmp);
-      ::close(fd);
-      return st;
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
+  if (Status written = WriteAll(fd, content.data(), content.size(), tmp); !written.ok()) {
+    ::close(fd);
+    return written;
   }
   if (::fsync(fd) != 0) {
     Status st = durable_detail::Errno("cannot fsync", tmp);
